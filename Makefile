@@ -1,0 +1,77 @@
+# Two commands for readers and CI (see README.md):
+#   make book   set up .venv, build the site into _build/html from the stored notebook outputs
+#   make test   set up .venv, run every notebook (nbval), the unit tests, build the site with
+#               warnings as errors, then load every page in headless Chromium
+# Extra: make bench   runs the benchmarks in bench/
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := book
+
+# Python 3.11 is what requirements.txt is pinned for; fall back to any python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Written after a successful install, so a second run skips pip entirely; remade whenever the
+# requirements or the package metadata change.
+STAMP := $(VENV)/.convviz-installed
+
+# A test run trains the book's model into a cache of its own (hermetic: nothing from
+# ~/.cache/convviz is reused) unless the caller points CONVVIZ_CACHE somewhere on purpose.
+ifndef CONVVIZ_CACHE
+CONVVIZ_CACHE := $(CURDIR)/_build/cache
+FRESH_CACHE := yes
+endif
+
+# The training chapter runs first (toc order) and the slowest cell gets 15 minutes.
+NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
+
+.PHONY: book test bench setup browser site site-test
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 (or python3) is needed to create $(VENV)." >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -e .
+	touch $@
+
+# Debian's chromium and its driver for the browser test. Installed only where we can (root with
+# apt); elsewhere the browser test fails and says what is missing. Never fatal here, so
+# `make test` still runs everything else.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium and chromium-driver for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    || echo "warning: could not install chromium; the browser test will fail" >&2; \
+	else \
+	  echo "warning: chromium/chromedriver missing and not root: install Debian's chromium and chromium-driver, or the browser test fails" >&2; \
+	fi
+
+# The site, from a clean output folder: Sphinx re-reads only changed pages, so an incremental
+# build would stop reporting a warning in an unchanged page, and removed chapters would linger.
+# Notebooks are not executed here (execute_notebooks: off): their stored outputs are used.
+site: $(STAMP)
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	$(BIN)/jupyter-book build . -W --keep-going
+
+book: site
+
+# The browser test against whatever _build/html holds.
+site-test: $(STAMP) browser
+	$(BIN)/python -m pytest -m browser tests/test_book.py
+
+test: export CONVVIZ_CACHE := $(CONVVIZ_CACHE)
+test: $(STAMP) browser
+	$(if $(FRESH_CACHE),rm -rf "$(CONVVIZ_CACHE)")
+	notebooks="$$($(BIN)/python tests/toc_files.py --notebooks)"; \
+	if [ -n "$$notebooks" ]; then $(BIN)/python -m pytest $(NBVAL_FLAGS) $$notebooks; \
+	else echo "No notebooks in _toc.yml: nothing for nbval."; fi
+	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory site
+	$(MAKE) --no-print-directory site-test
+
+bench: $(STAMP)
+	shopt -s nullglob; for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
