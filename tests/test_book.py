@@ -1,0 +1,190 @@
+"""The built website, as a reader sees it: every page of _build/html in headless Chromium.
+
+Run after the build (`make test` does: build, then `pytest -m browser tests/test_book.py`).
+Checks that each page renders, every image the site serves has loaded, no internal link is
+broken, chapter pages hide the Colab set-up cell and launch this repository's notebook on
+Colab. Saves each toc page's first screen to _build/screenshots/<page>.png.
+
+Without Chromium the tests fail and say so: a browser test must never pass unseen.
+"""
+
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from toc_files import ROOT, toc_entries, toc_notebooks
+
+pytestmark = pytest.mark.browser
+
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+COLAB = "https://colab.research.google.com/github/convviz/convviz/blob/main/"
+
+# Headless and quiet: no GPU, no sandbox (we run as root in CI containers), and nothing that
+# phones home. The host-resolver rule makes every non-local name fail at once, so pages that
+# reference a CDN (MathJax) load fast and identically with or without a network.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+# Every HTML file Sphinx wrote, except theme assets.
+PAGES = sorted(
+    p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html") if "_static" not in p.parts
+)
+
+
+def _page_of(entry):
+    """The HTML page a toc entry becomes: notebooks/00_setup(.ipynb) -> notebooks/00_setup.html."""
+    return str(Path(entry).with_suffix("")) + ".html"
+
+
+TOC_PAGES = {_page_of(entry) for entry in toc_entries()}
+CHAPTER_PAGES = {_page_of(nb): Path(nb).name for nb in toc_notebooks()}  # page -> notebook
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass  # one line per request would bury pytest's output
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    """The built site served from a thread on a free port of 127.0.0.1."""
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"No built site in {SITE}: run `make book` first.")
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven through its chromedriver (nothing is downloaded)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail(
+            "The browser test needs Debian's Chromium and its driver, and "
+            f"{'chromedriver' if chromium else 'chromium'} is not installed. Install them with "
+            "`apt-get install chromium chromium-driver` (`make test` does this when it runs as "
+            "root). The built site has NOT been checked."
+        )
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="convviz-chromium-")  # fresh profile every run
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(
+        options=options, service=webdriver.ChromeService(executable_path=chromedriver)
+    )
+    driver.set_page_load_timeout(60)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()  # a removed chapter must not leave its screenshot behind
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _fetch(url):
+    """(HTTP status, body text) of a URL on the local server; each URL fetched once."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def _broken_internal_links(hrefs, site_url):
+    """Links into the site whose file is missing, or whose #fragment names no element."""
+    broken = []
+    for href in sorted(set(hrefs)):
+        if not href.startswith(site_url):
+            continue  # external (github.com, colab, doi.org...): not ours to check offline
+        url, _, fragment = href.partition("#")
+        status, body = _fetch(url)
+        if status != 200:
+            broken.append(f"{href} (HTTP {status})")
+        elif fragment and f'id="{urllib.parse.unquote(fragment)}"' not in body:
+            broken.append(f"{href} (no element with id {fragment!r})")
+    return broken
+
+
+def test_site_has_every_toc_page():
+    """Each document in _toc.yml became a page (the per-page tests below cover only what exists)."""
+    missing = sorted(page for page in TOC_PAGES if not (SITE / page).is_file())
+    assert (SITE / "index.html").is_file(), f"No built site in {SITE}: run `make book` first."
+    assert not missing, f"Pages in _toc.yml that were not built: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page(page, site_url, browser):
+    browser.get(site_url + page)
+    state = browser.execute_script(
+        """return {
+            title: document.title,
+            text: document.body ? document.body.innerText : "",
+            html: document.documentElement.outerHTML,
+            images: Array.from(document.images, i => [i.currentSrc || i.src, i.complete, i.naturalWidth]),
+            links: Array.from(document.querySelectorAll("a[href]"), a => a.href),
+            launch: Array.from(
+                document.querySelectorAll(".article-header-buttons a[href*='colab.research.google.com']"),
+                a => a.href),
+        };"""
+    )
+
+    # Renders: a title, some text, and not an error page.
+    assert state["title"].strip(), f"{page}: empty <title>"
+    assert state["text"].strip(), f"{page}: empty body"
+    assert "404" not in state["title"], f"{page}: title says {state['title']!r}"
+
+    # Images the site serves have loaded. External ones (the Colab badge) cannot load on a
+    # closed network and are the browser's business, not the build's.
+    unloaded = [src for src, complete, width in state["images"]
+                if src.startswith(site_url) and not (complete and width > 0)]
+    assert not unloaded, f"{page}: images that did not load: {unloaded}"
+
+    broken = _broken_internal_links(state["links"], site_url)
+    assert not broken, f"{page}: broken internal links: {broken}"
+
+    if page in CHAPTER_PAGES:
+        expected = COLAB + "notebooks/" + CHAPTER_PAGES[page]
+        assert state["launch"] == [expected], (
+            f"{page}: the header's Colab launch button should open {expected}, "
+            f"found {state['launch']}"
+        )
+        # Every Colab link on the page (badge included) opens this very notebook on main.
+        colab_links = {h for h in state["links"] if h.startswith("https://colab.research.google.com/github/")}
+        assert colab_links <= {expected}, f"{page}: Colab links elsewhere: {colab_links - {expected}}"
+        # The install-on-Colab cell runs in the notebook but is hidden on the site.
+        assert '"google.colab" in sys.modules' not in state["text"], (
+            f"{page}: the Colab set-up cell is visible; tag it remove-cell"
+        )
+
+    if page in TOC_PAGES:
+        browser.save_screenshot(str(SCREENSHOTS / f"{Path(page).stem}.png"))
