@@ -1,0 +1,256 @@
+"""Where the network looks: class activation maps and gradient-based saliency.
+
+Every CAM method here has the same skeleton (in the spirit of pytorch-grad-cam's BaseCAM):
+
+1. ``gradients.probe`` gives, in one batched compiled call, the chosen layer's activations
+   A (n, h, w, c) and the gradients G of the class score with respect to them;
+2. the method says only how A and G become a map (n, h, w): Grad-CAM weighs each channel by
+   its mean gradient, Grad-CAM++ by positive gradients times its alpha coefficients, Layer-CAM
+   weighs every position by its own positive gradient, Score-CAM by how much the class score
+   rises when the input is masked by that channel;
+3. ReLU, bilinear upsampling to the input size, and division by each map's maximum, so every
+   method returns (n, H, W) float32 in [0, 1] that can be scored and plotted the same way.
+
+Input-gradient methods (``saliency``, ``smooth_grad``, ``guided_backprop``, ``deconvnet``) and
+``guided_grad_cam`` share the same probe with ``input_gradient=True``.
+
+Conventions (see DESIGN.md): ``classes=None`` explains each image's top-1 class, an int the
+same class for all, a sequence one class per image; scores are logits (pre-softmax) unless
+``scores="probabilities"``; ``layer=None`` is ``models.last_conv_layer(model)``. A map with no
+positive evidence is returned as zeros (never NaN) and the call warns once.
+"""
+
+import warnings
+
+import numpy as np
+
+from . import gradients, inputs, models
+from ._tf import tf
+
+# Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
+_EPS = 1e-7
+
+
+def _feature_layer(model, layer):
+    """The layer object to explain at; it must output a feature map (n, h, w, c)."""
+    chosen = models.last_conv_layer(model) if layer is None else models.find_layer(model, layer)
+    if models.output_rank(chosen) != 4:
+        raise ValueError(
+            f"Layer {chosen.name!r} outputs shape {tuple(chosen.output.shape)}, not a feature map "
+            "(n, h, w, c); class activation maps need a convolutional layer."
+        )
+    return chosen
+
+
+def _probe_layer(model, images, classes, layer, scores, batch_size):
+    """(activations, gradients, classes) of ``layer`` for the validated ``images``."""
+    found = _feature_layer(model, layer)
+    result = gradients.probe(model, images, classes, [found], scores=scores, batch_size=batch_size)
+    return result.activations[0], result.gradients[0], result.classes
+
+
+def upsample(maps, size):
+    """Bilinear resize of maps (n, h, w) to ``size`` (H, W); returns (n, H, W) float32.
+
+    Bilinear weights are non-negative, so non-negative maps stay non-negative.
+    """
+    maps = np.asarray(maps, np.float32)
+    if maps.shape[1:3] == tuple(size):
+        return maps
+    return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+
+
+def normalise(maps, what="heatmap"):
+    """Divide each map (n, ...) by its maximum, giving values in [0, 1].
+
+    Maps whose maximum is 0 (no positive evidence, or zero gradients) stay all zeros; if there
+    are any, one warning per call says how many.
+    """
+    maps = np.maximum(np.asarray(maps, np.float32), 0.0)
+    peaks = maps.reshape(len(maps), -1).max(axis=1)
+    empty = ~(peaks > 0)
+    if empty.any():
+        warnings.warn(
+            f"{int(empty.sum())} of {len(maps)} {what}s are all zero (the class score has no positive "
+            "gradient there); they are returned as zeros.",
+            stacklevel=3,
+        )
+    scale = np.where(empty, 1.0, peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return (maps / scale).astype(np.float32)
+
+
+def _finish(maps, images, what):
+    """ReLU, upsample (n, h, w) maps to the images' size, normalise: (n, H, W) in [0, 1]."""
+    return normalise(upsample(np.maximum(maps, 0.0), images.shape[1:3]), what)
+
+
+def _weighted_cam(weigh, model, images, classes, layer, scores, batch_size):
+    """Shared skeleton: ``weigh(A, G) -> (n, h, w)`` on the probed layer, then ``_finish``."""
+    images = inputs.image_batch(images, model)
+    activations, grads, _ = _probe_layer(model, images, classes, layer, scores, batch_size)
+    return _finish(weigh(activations, grads), images, "heatmap")
+
+
+def _grad_cam_map(activations, grads):
+    weights = grads.mean(axis=(1, 2), keepdims=True)  # (n, 1, 1, c)
+    return (weights * activations).sum(axis=-1)
+
+
+def _grad_cam_plus_plus_map(activations, grads):
+    # With the class score S passed through exp (Chattopadhay et al. 2018), the 2nd and 3rd
+    # derivatives of exp(S) are exp(S) G^2 and exp(S) G^3, and exp(S) cancels in alpha.
+    squared, cubed = grads**2, grads**3
+    sums = activations.sum(axis=(1, 2), keepdims=True)
+    denominator = 2.0 * squared + sums * cubed
+    alpha = np.where(grads != 0, squared / np.where(np.abs(denominator) > _EPS, denominator, _EPS), 0.0)
+    weights = (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2), keepdims=True)
+    return (weights * activations).sum(axis=-1)
+
+
+def _layer_cam_map(activations, grads):
+    return (np.maximum(grads, 0.0) * activations).sum(axis=-1)
+
+
+def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+    """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
+
+    ``images`` (n, H, W, C) float in [0, 1]; ``classes`` None / int / n ints; ``layer`` a name
+    or layer (default ``models.last_conv_layer``); ``scores`` "logits" or "probabilities".
+    Returns (n, H, W) float32 in [0, 1].
+    """
+    return _weighted_cam(_grad_cam_map, model, images, classes, layer, scores, batch_size)
+
+
+def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+    """Grad-CAM++ (Chattopadhay et al. 2018): positive gradients weighted per position by alpha.
+
+    alpha = G^2 / (2 G^2 + sum_ij(A) G^3), where G != 0. Arguments and result as ``grad_cam``.
+    """
+    return _weighted_cam(_grad_cam_plus_plus_map, model, images, classes, layer, scores, batch_size)
+
+
+def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+    """Layer-CAM (Jiang et al. 2021): sum over channels of relu(G) * A, position by position.
+
+    Arguments and result as ``grad_cam``; it stays sharp at early, high-resolution layers.
+    """
+    return _weighted_cam(_layer_cam_map, model, images, classes, layer, scores, batch_size)
+
+
+def _minmax(maps, axes):
+    """Scale each slice to [0, 1] over ``axes``; constant slices become zeros."""
+    low = maps.min(axis=axes, keepdims=True)
+    span = maps.max(axis=axes, keepdims=True) - low
+    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+
+
+def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=64):
+    """Score-CAM (Wang et al. 2020): channels weighted by the rise in class probability when
+    the input is masked by that channel's map.
+
+    Each channel's activation map is upsampled to the input size and scaled to [0, 1]; the
+    masked copy is ``image * mask + baseline * (1 - mask)``. A channel's weight is the softmax
+    probability of the class for its masked copy minus that of the plain baseline image. All
+    n * c copies go through ``gradients.predict`` in chunks of about ``copies_per_chunk``
+    copies (the bound on memory). Arguments and result otherwise as ``grad_cam``.
+    """
+    images = inputs.image_batch(images, model)
+    found = _feature_layer(model, layer)
+    first = gradients.probe(model, images, classes, [found], batch_size=batch_size)
+    activations, chosen = first.activations[0], first.classes
+    n, _, _, channels = activations.shape
+    per_chunk = max(1, copies_per_chunk // channels)
+    base = np.full((1, *images.shape[1:]), baseline, np.float32)
+    base_score = gradients.predict(model, base, "probabilities")[0]  # (K,)
+    weights = np.empty((n, channels), np.float32)
+    for start in range(0, n, per_chunk):  # chunks of images, bounded by memory, not per image
+        stop = min(n, start + per_chunk)
+        maps = np.moveaxis(activations[start:stop], -1, 1)  # (m, c, h, w)
+        masks = _minmax(upsample(maps.reshape(-1, *maps.shape[2:]), images.shape[1:3]), (1, 2))
+        masks = masks.reshape(stop - start, channels, *images.shape[1:3], 1)
+        masked = images[start:stop, None] * masks + baseline * (1.0 - masks)
+        probs = gradients.predict(model, masked.reshape(-1, *images.shape[1:]), "probabilities", batch_size)
+        target = np.repeat(chosen[start:stop], channels)
+        rise = probs[np.arange(len(target)), target] - base_score[target]
+        weights[start:stop] = rise.reshape(stop - start, channels)
+    return _finish((weights[:, None, None, :] * activations).sum(axis=-1), images, "heatmap")
+
+
+def _input_gradient(model, images, classes, relu, scores, batch_size):
+    return gradients.probe(model, images, classes, scores=scores, relu=relu, input_gradient=True,
+                           batch_size=batch_size)
+
+
+def saliency(model, images, classes=None, *, scores="logits", batch_size=32):
+    """Vanilla gradient saliency (Simonyan et al. 2014): |d score / d pixel|, max over channels.
+
+    Returns (n, H, W) float32 in [0, 1] (each map divided by its maximum).
+    """
+    images = inputs.image_batch(images, model)
+    grads = _input_gradient(model, images, classes, "plain", scores, batch_size).input_gradient
+    return normalise(np.abs(grads).max(axis=-1), "saliency map")
+
+
+def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, scores="logits",
+                batch_size=64):
+    """SmoothGrad (Smilkov et al. 2017): saliency averaged over noisy copies of each image.
+
+    Gaussian noise of standard deviation ``noise`` * (max - min of the image) is added to
+    ``samples`` copies per image; the copies are clipped to [0, 1] (the models take [0, 1]
+    images) and all n * samples copies go through one batched probe. ``classes=None`` means
+    the top-1 class of the clean image. Returns (n, H, W) float32 in [0, 1].
+    """
+    images = inputs.image_batch(images, model)
+    n = len(images)
+    wanted = inputs.class_indices(classes, n, gradients.num_classes(model))
+    top = gradients.predict(model, images, "outputs", batch_size).argmax(axis=-1)
+    wanted = np.where(wanted < 0, top, wanted)
+    spread = (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))).reshape(n, 1, 1, 1, 1)
+    rng = np.random.default_rng(seed)
+    noisy = images[:, None] + rng.normal(size=(n, samples, *images.shape[1:])).astype(np.float32) * noise * spread
+    noisy = np.clip(noisy, 0.0, 1.0).reshape(n * samples, *images.shape[1:])
+    grads = _input_gradient(model, noisy, np.repeat(wanted, samples), "plain", scores, batch_size).input_gradient
+    maps = np.abs(grads).max(axis=-1).reshape(n, samples, *images.shape[1:3]).mean(axis=1)
+    return normalise(maps, "saliency map")
+
+
+def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=32):
+    """Guided backpropagation (Springenberg et al. 2015): the input gradient with every ReLU
+    passing only positive gradients at positive inputs.
+
+    Returns the raw gradients (n, H, W, C) float32 (signed, unscaled); show them with
+    ``plotting.gradient_image``.
+    """
+    images = inputs.image_batch(images, model)
+    return _input_gradient(model, images, classes, "guided", scores, batch_size).input_gradient
+
+
+def deconvnet(model, images, classes=None, *, scores="logits", batch_size=32):
+    """Deconvnet (Zeiler & Fergus 2014): the input gradient with every ReLU passing only positive
+    gradients, whatever its input. Returns raw gradients (n, H, W, C) float32."""
+    images = inputs.image_batch(images, model)
+    return _input_gradient(model, images, classes, "deconvnet", scores, batch_size).input_gradient
+
+
+def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+    """Guided Grad-CAM: guided backpropagation times the (upsampled, [0, 1]) Grad-CAM map.
+
+    Returns (n, H, W, C) float32: guided gradients kept where Grad-CAM finds the class.
+    """
+    images = inputs.image_batch(images, model)
+    activations, grads, chosen = _probe_layer(model, images, classes, layer, scores, batch_size)
+    heatmaps = _finish(_grad_cam_map(activations, grads), images, "heatmap")
+    # The same classes as Grad-CAM, resolved once, so both halves explain the same class.
+    guided = _input_gradient(model, images, chosen, "guided", scores, batch_size).input_gradient
+    return guided * heatmaps[..., None]
+
+
+METHODS = {
+    "Grad-CAM": grad_cam,
+    "Grad-CAM++": grad_cam_plus_plus,
+    "Layer-CAM": layer_cam,
+    "Score-CAM": score_cam,
+    "Saliency": saliency,
+    "SmoothGrad": smooth_grad,
+}
+"""Every method that returns (n, H, W) heatmaps in [0, 1], by display name."""
