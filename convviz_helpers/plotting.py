@@ -1,0 +1,142 @@
+"""Pictures of explanations: heatmap overlays, grids of methods, and a model's top-k classes."""
+
+import cv2
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _to_uint8(image):
+    """An (H, W, 3) image as uint8: floats are read as [0, 1], integers as [0, 255]."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"image must be (H, W), (H, W, 1) or (H, W, 3); got shape {image.shape}.")
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if np.issubdtype(image.dtype, np.floating):
+        return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def colorize(heatmap, colormap="jet"):
+    """A heatmap (H, W) in [0, 1] as colours (H, W, 3) uint8 from a matplotlib colour map."""
+    table = matplotlib.colormaps[colormap](np.linspace(0.0, 1.0, 256))[:, :3]  # (256, 3) RGB
+    levels = np.round(np.clip(np.nan_to_num(heatmap), 0.0, 1.0) * 255).astype(np.intp)
+    return np.round(table[levels] * 255).astype(np.uint8)
+
+
+def overlay(image, heatmap, alpha=0.4, colormap="jet"):
+    """The heatmap in colour, blended on the image, as in Deep Learning with Python.
+
+    ``image`` (H, W, 3) float in [0, 1] or uint8; ``heatmap`` (h, w) in [0, 1], resized
+    bilinearly to (H, W) if needed. Each pixel is ``(1 - alpha) * image + alpha * colour`` with
+    the colour from the matplotlib colour map ``colormap``. Returns (H, W, 3) uint8.
+    """
+    base = _to_uint8(image)
+    heatmap = np.asarray(heatmap, np.float32)
+    if heatmap.ndim != 2:
+        raise ValueError(f"heatmap must be (H, W); got shape {heatmap.shape}.")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+    if heatmap.shape != base.shape[:2]:
+        heatmap = cv2.resize(heatmap, base.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    blended = (1.0 - alpha) * base + alpha * colorize(heatmap, colormap).astype(np.float32)
+    return np.round(blended).astype(np.uint8)
+
+
+def gradient_image(gradients, spread=0.15):
+    """Signed input gradients (n, H, W, C) (guided backprop and friends) as viewable images.
+
+    Each image is centred on grey and scaled by its own standard deviation (``spread`` grey
+    levels per standard deviation), then clipped: (n, H, W, C) float32 in [0, 1].
+    """
+    gradients = np.asarray(gradients, np.float32)
+    axes = tuple(range(1, gradients.ndim))
+    centred = gradients - gradients.mean(axis=axes, keepdims=True)
+    std = centred.std(axis=axes, keepdims=True)
+    return np.clip(0.5 + spread * centred / np.where(std > 0, std, 1.0), 0.0, 1.0).astype(np.float32)
+
+
+def _show(ax, picture, title=None):
+    ax.imshow(picture)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def show_cams(images, heatmaps, masks=None, row_titles=None, alpha=0.4, title=None, size=1.8):
+    """A grid: one row per image; its columns the image, its mask (if given), then each method.
+
+    ``images`` (n, H, W, 3) in [0, 1]; ``heatmaps``: dict method name -> (n, H, W) maps in
+    [0, 1] (drawn as overlays) or (n, H, W, C) input gradients (drawn with ``gradient_image``);
+    ``masks`` (n, H, W) bool or None; ``row_titles`` n strings above each row's image.
+    Returns the matplotlib Figure.
+    """
+    images = np.asarray(images)
+    n = len(images)
+    columns = 1 + (masks is not None) + len(heatmaps)
+    figure, axes = plt.subplots(n, columns, figsize=(size * columns, size * n + 0.4), squeeze=False)
+    shown = {name: gradient_image(maps) if np.ndim(maps) == 4 else maps for name, maps in heatmaps.items()}
+    for i in range(n):
+        row = iter(axes[i])
+        _show(next(row), images[i], row_titles[i] if row_titles is not None else ("image" if i == 0 else None))
+        if masks is not None:
+            _show(next(row), masks[i], "mask" if i == 0 else None)
+            axes[i][1].images[0].set_cmap("gray")
+        for name, maps in shown.items():
+            picture = maps[i] if maps.ndim == 4 else overlay(images[i], maps[i], alpha)
+            _show(next(row), picture, name if i == 0 else None)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _class_names(class_names, decode, probabilities, k):
+    """Names of the top-k classes of one image: from ``class_names``, ``decode``, ImageNet's
+    index for 1000-class models, the shapes classes for 6-class models, else "class i"."""
+    top = np.argsort(-probabilities)[:k]
+    if class_names is not None:
+        return top, [class_names[i] for i in top]
+    if decode is None and probabilities.shape[-1] == 1000:
+        from .models import decode_predictions as decode
+    if decode is not None:
+        return top, [name for _, name, _ in decode(probabilities[None], top=k)[0]]
+    from . import data
+
+    if probabilities.shape[-1] == len(data.SHAPE_CLASSES):
+        return top, [data.SHAPE_CLASSES[i] for i in top]
+    return top, [f"class {i}" for i in top]
+
+
+def show_top_k(model, image, k=5, class_names=None, decode=None, layer=None, alpha=0.4):
+    """The model's top-k classes for one image, each with its probability, its Grad-CAM overlay
+    (top row) and its guided Grad-CAM (bottom row); the image itself comes first.
+
+    ``image`` (H, W, 3) in [0, 1]. Class names: ``class_names`` (a list indexed by class),
+    else ``decode`` (like ``keras.applications.imagenet_utils.decode_predictions``), else
+    ImageNet's names for 1000-class models (``models.decode_predictions``, downloaded once),
+    else ``data.SHAPE_CLASSES`` for ShapesNet. All k classes are explained in one batch.
+    Returns the matplotlib Figure.
+    """
+    from . import cam, gradients, inputs
+
+    one = inputs.image_batch(np.asarray(image)[None], model, name="image")
+    probabilities = gradients.predict(model, one, "probabilities")[0]
+    k = min(k, probabilities.shape[-1])
+    batch = np.repeat(one, k, axis=0)
+    top, names = _class_names(class_names, decode, probabilities, k)
+    heatmaps = cam.grad_cam(model, batch, top, layer)
+    guided = gradient_image(cam.guided_grad_cam(model, batch, top, layer))
+    figure, axes = plt.subplots(2, k + 1, figsize=(2.2 * (k + 1), 4.8), squeeze=False)
+    _show(axes[0][0], image, "image")
+    axes[1][0].axis("off")
+    for j in range(k):
+        _show(axes[0][j + 1], overlay(image, heatmaps[j], alpha), f"{names[j]}\np = {probabilities[top[j]]:.3f}")
+        _show(axes[1][j + 1], guided[j], "guided Grad-CAM" if j == 0 else None)
+    figure.suptitle(f"Top-{k} classes of {model.name}: Grad-CAM and guided Grad-CAM")
+    figure.tight_layout()
+    return figure
