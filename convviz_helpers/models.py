@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ._tf import keras
-from .downloads import guarded_download
+from .downloads import DownloadError, guarded_download
 
 
 @dataclass(frozen=True)
@@ -110,15 +110,27 @@ def pretrained(name, weights="imagenet"):
     build = getattr(getattr(keras.applications, app.module), app.constructor)
     if weights is None:
         return build(weights=None, input_tensor=preprocessed)
-    with guarded_download(
-        what=f"ImageNet weights for {app.constructor!r}",
-        how=(
-            "Run this once on a machine with network access (Keras keeps the file in "
-            "~/.keras/models/), or copy the weight file named above into ~/.keras/models/ "
+    try:
+        with guarded_download(what=f"ImageNet weights for {app.constructor!r}", how=""):
+            return build(weights="imagenet", input_tensor=preprocessed)
+    except DownloadError as error:
+        weights_file = _downloaded_file(error) or "the model's weight file"
+        raise DownloadError(
+            f"{str(error).strip()} Run this once on a machine with network access (Keras keeps "
+            f"the file in ~/.keras/models/), or copy {weights_file} into ~/.keras/models/ "
             f"yourself; pretrained({name!r}, weights=None) builds the architecture offline."
-        ),
-    ):
-        return build(weights="imagenet", input_tensor=preprocessed)
+        ) from error.__cause__
+
+
+def _downloaded_file(error):
+    """The file name in the URL Keras reports when a download fails, or None."""
+    cause = error
+    while cause is not None:
+        found = re.search(r"https?://\S+/([\w.-]+\.(?:h5|keras|json))", str(cause))
+        if found:
+            return found.group(1)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def decode_predictions(probabilities, top=5):

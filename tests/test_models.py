@@ -72,7 +72,7 @@ def test_names_ignore_case_and_separators(name, alias):
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match=r"Did you mean vgg16.*Valid names: .*xception"):
+    with pytest.raises(ValueError, match=r"Did you mean .*vgg16.*Valid names: .*xception"):
         models.pretrained("vgg61", weights=None)
 
 
