@@ -94,10 +94,10 @@ def digits_model(recipe=RECIPE, *, verbose=0):
 def _train(recipe, verbose):
     from . import data
 
-    x_train, y_train, x_test, y_test, _ = data.load_digits(image_size=recipe.image_size)
+    digits = data.load_digits(image_size=recipe.image_size)
     config.seed_everything(recipe.seed)
-    model = digits_convnet(x_train.shape[1:], recipe.widths, recipe.dropout)
-    training.fit(model, x_train, y_train, validation=(x_test, y_test), epochs=recipe.epochs,
-                 batch_size=recipe.batch_size, learning_rate=recipe.learning_rate, seed=recipe.seed,
-                 verbose=verbose)
+    model = digits_convnet(digits.x_train.shape[1:], recipe.widths, recipe.dropout)
+    training.fit(model, digits.x_train, digits.y_train, validation=(digits.x_test, digits.y_test),
+                 epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+                 seed=recipe.seed, verbose=verbose)
     return model

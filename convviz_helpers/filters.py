@@ -382,7 +382,7 @@ def deprocess(images):
 
 
 def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning_rate,
-            regularized, fourier, batch_size, progress, desc):
+            regularized, fourier, raw, batch_size, progress, desc):
     """Shared loop of ``filter_patterns`` and ``class_patterns``: (k, S, S, 3) in [0, 1]."""
     steps = _positive_int(steps, "steps")
     batch_size = _positive_int(batch_size, "batch_size")
@@ -413,13 +413,13 @@ def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning
             bar.update(len(chunk) * len(part))
         chunks.append(_images(params.numpy(), kind, size))
     bar.close()
-    images = np.concatenate(chunks)
-    return images.astype(np.float32) if regularized else deprocess(images)
+    images = np.concatenate(chunks).astype(np.float32)
+    return images if regularized or raw else deprocess(images)
 
 
 def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, seed=0,
                     learning_rate=None, regularized=False, fourier=False, preactivation=True,
-                    batch_size=16, progress=None):
+                    raw=False, batch_size=16, progress=None):
     """Images that excite filters of ``layer``, found by gradient ascent on the input.
 
     ``model``: a keras.Model taking (n, H, W, 3) images in [0, 1] (preprocessing inside, nested
@@ -431,7 +431,8 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
     ``learning_rate``: RMS change per step (default 0.03 for pixels, 0.05 for spectra).
     ``regularized``: random jitter, scale and rotation every step; ``fourier``: (with
     ``regularized``) a colour-decorrelated Fourier parameterisation. ``preactivation``: optimise
-    the filter before its ReLU (default; after it, dead filters stay grey). ``batch_size``:
+    the filter before its ReLU (default; after it, dead filters stay grey). ``raw``: return
+    plain images as the model saw them, without the display standardisation. ``batch_size``:
     filters optimised at once. ``progress``: tqdm bar (None: only when there are several
     batches).
 
@@ -444,13 +445,13 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
     return _ascend(
         model, ("filters", id(record), id(linear)), lambda: _filter_objective(model, record, linear),
         targets, steps=steps, image_size=image_size, seed=seed, learning_rate=learning_rate,
-        regularized=regularized, fourier=fourier, batch_size=batch_size, progress=progress,
-        desc=f"{record.name} patterns",
+        regularized=regularized, fourier=fourier, raw=raw, batch_size=batch_size,
+        progress=progress, desc=f"{record.name} patterns",
     )
 
 
 def class_patterns(model, classes=None, *, steps=40, image_size=None, seed=0, learning_rate=None,
-                   regularized=False, fourier=False, batch_size=16, progress=None):
+                   regularized=False, fourier=False, raw=False, batch_size=16, progress=None):
     """Images that maximise class scores of ``model``, one per class, optimised together.
 
     Maximises the logit (the score before a final softmax or sigmoid), because maximising a
@@ -462,7 +463,7 @@ def class_patterns(model, classes=None, *, steps=40, image_size=None, seed=0, le
     return _ascend(
         model, ("classes",), lambda: _class_objective(model), targets, steps=steps,
         image_size=image_size, seed=seed, learning_rate=learning_rate, regularized=regularized,
-        fourier=fourier, batch_size=batch_size, progress=progress, desc="class patterns",
+        fourier=fourier, raw=raw, batch_size=batch_size, progress=progress, desc="class patterns",
     )
 
 
