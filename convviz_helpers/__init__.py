@@ -12,7 +12,7 @@ The notebooks teach; this package computes. Its submodules:
 - ``plotting``: overlays and image grids
 - ``checks``: graders for the exercises
 
-and the layers under them (``inputs``, ``gradients``, ``shapesnet``, ``training``).
+plus the modules they build on; the book's API reference page lists them all.
 
 Typical use::
 
