@@ -20,6 +20,7 @@ same class for all, a sequence one class per image; scores are logits (pre-softm
 positive evidence is returned as zeros (never NaN) and the call warns once.
 """
 
+import sys
 import warnings
 
 import numpy as np
@@ -60,6 +61,15 @@ def upsample(maps, size):
     return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
 
 
+def _user_stacklevel():
+    """The ``stacklevel`` that makes a warning point at the first caller outside this package
+    (how deep the package's own frames go differs from method to method)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__ + "."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def normalise(maps, what="heatmap"):
     """Divide each map (n, ...) by its maximum, giving values in [0, 1].
 
@@ -73,7 +83,7 @@ def normalise(maps, what="heatmap"):
         warnings.warn(
             f"{int(empty.sum())} of {len(maps)} {what}s are all zero (the class score has no positive "
             "gradient there); they are returned as zeros.",
-            stacklevel=3,
+            stacklevel=_user_stacklevel(),
         )
     scale = np.where(empty, 1.0, peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
     return (maps / scale).astype(np.float32)
