@@ -3,7 +3,8 @@
 Run after the build (`make test` does: build, then `pytest -m browser tests/test_book.py`).
 Checks that each page renders, every image the site serves has loaded, no internal link is
 broken, chapter pages hide the Colab set-up cell and launch this repository's notebook on
-Colab. Saves each toc page's first screen to _build/screenshots/<page>.png.
+Colab. Saves each toc page's first screen to _build/screenshots/<page>.png, and the screen
+around its first figure to <page>-figure.png.
 
 Without Chromium the tests fail and say so: a browser test must never pass unseen.
 """
@@ -151,6 +152,8 @@ def test_page(page, site_url, browser):
             text: document.body ? document.body.innerText : "",
             html: document.documentElement.outerHTML,
             images: Array.from(document.images, i => [i.currentSrc || i.src, i.complete, i.naturalWidth]),
+            figures: Array.from(document.querySelectorAll("article img[src*='_images/']"),
+                                i => [i.getAttribute("src"), i.alt, !!i.closest("figure")]),
             links: Array.from(document.querySelectorAll("a[href]"), a => a.href),
             launch: Array.from(
                 document.querySelectorAll(".article-header-buttons a[href*='colab.research.google.com']"),
@@ -181,10 +184,27 @@ def test_page(page, site_url, browser):
         # Every Colab link on the page (badge included) opens this very notebook on main.
         colab_links = {h for h in state["links"] if h.startswith("https://colab.research.google.com/github/")}
         assert colab_links <= {expected}, f"{page}: Colab links elsewhere: {colab_links - {expected}}"
+        # A figure a reader cannot see needs words: myst-nb otherwise uses the image's file
+        # path as its alt text. Set per plotting cell in the notebook's cell metadata:
+        # {"mystnb": {"image": {"alt": "..."}}} or {"mystnb": {"figure": {"caption": "..."}}}.
+        unlabelled = [src for src, alt, captioned in state["figures"]
+                      if not captioned and (not alt.strip() or "_images/" in alt)]
+        assert not unlabelled, (
+            f"{page}: {len(unlabelled)} figure(s) without alt text or caption (add "
+            f"mystnb.image.alt to the plotting cell's metadata): {unlabelled}"
+        )
         # The install-on-Colab cell runs in the notebook but is hidden on the site.
         assert '"google.colab" in sys.modules' not in state["text"], (
             f"{page}: the Colab set-up cell is visible; tag it remove-cell"
         )
 
     if page in TOC_PAGES:
-        browser.save_screenshot(str(SCREENSHOTS / f"{Path(page).stem}.png"))
+        stem = Path(page).stem
+        browser.save_screenshot(str(SCREENSHOTS / f"{stem}.png"))
+        # The first screen of a chapter is mostly prose; a second shot shows its first figure.
+        if browser.execute_script(
+            "const img = document.querySelector('article img[src*=\"_images/\"]');"
+            "if (!img) return false; img.scrollIntoView({block: 'start'}); window.scrollBy(0, -120);"
+            "return true;"
+        ):
+            browser.save_screenshot(str(SCREENSHOTS / f"{stem}-figure.png"))
