@@ -1,0 +1,420 @@
+"""Graders for the exercises in ``notebooks/05_exercises.ipynb``.
+
+Each ``check_<name>(fn)`` runs a student's function on fixed cases (seeded data, a small
+hand-made model or ShapesNet) and compares the result with the package's own implementation.
+Right: it prints one line saying what matched. Wrong: it raises ``AssertionError`` whose
+message names the likely mistake, found by comparing the student's output with what typical
+mistakes produce (a missing ReLU, a transposed map, gradients averaged across the batch...).
+
+- ``check_standardise(fn)``: ``fn(channel (h, w)) -> uint8 tile (h, w)``, as
+  ``activations.standardise`` does for one channel.
+- ``check_ascent_step(fn)``: ``fn(images, gradients, step_size) -> images``, one gradient-ascent
+  step with the gradient normalised per image, as ``filters`` steps.
+- ``check_grad_cam(fn)``: ``fn(model, images, classes, layer) -> (n, H, W)`` in [0, 1], as
+  ``cam.grad_cam``.
+- ``check_layer_experiment(fn, best_layer)``: ``fn(model, shapes, layers) -> {layer: hit rate}``
+  measured with ``metrics.pointing_game``, and the layer the student concluded localises best.
+"""
+
+import functools
+import warnings
+
+import numpy as np
+
+from . import activations, cam, data, gradients, metrics
+from ._tf import keras
+
+# The constant the book's filter ascent adds to the per-image RMS so a zero gradient is no step.
+ASCENT_EPSILON = 1e-12
+# The ShapesNet layers the localisation experiment compares, shallow to deep.
+EXPERIMENT_LAYERS = ("block1_relu", "block2_relu", "block3_relu", "block4_relu")
+EXPERIMENT_SEED = 505  # shapes neither ShapesNet's training (1) nor validation (2) saw
+EXPERIMENT_SIZE = 96
+
+
+def _fail(message):
+    """Raise the grader's verdict; ``from None`` keeps the student's view free of our traceback."""
+    raise AssertionError(message) from None
+
+
+def _call(fn, *args):
+    """Run the student's function; its own exceptions become one readable AssertionError.
+
+    Warnings are silenced: the grader asks for an all-zero map on purpose, and its verdict
+    (NaN, wrong range...) says more than a numpy or package warning would.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args)
+    except NotImplementedError:
+        _fail(f"{_name(fn)} is not implemented yet: replace `raise NotImplementedError` with your code.")
+    except Exception as error:  # any bug in student code is a verdict, not a crash of the grader
+        _fail(f"{_name(fn)} raised {type(error).__name__}: {error}")
+
+
+def _name(fn):
+    return getattr(fn, "__name__", "your function")
+
+
+def _as_array(result, what):
+    """The student's result as a numpy array, or a verdict saying what came back instead."""
+    if hasattr(result, "numpy"):  # a TensorFlow tensor is a fine answer
+        result = result.numpy()
+    if not isinstance(result, np.ndarray):
+        _fail(f"{what} should be a numpy array; got {type(result).__name__}.")
+    return result
+
+
+def _no_nan(result, hint):
+    if np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
+        _fail(f"NaN or infinite values in your output: {hint}")
+
+
+def _is_input(result, args):
+    """True when ``result`` is (or shares memory with) one of the arrays we passed in."""
+    return any(isinstance(a, np.ndarray) and np.shares_memory(result, a) for a in args)
+
+
+# --- exercise 1: the channel standardisation behind activation grids --------------------------
+
+
+def _standardise_cases():
+    """Channels (h, w) that cover what the display rule must handle, as float32 arrays."""
+    rng = np.random.default_rng(11)
+    return [
+        ("a post-ReLU channel", np.maximum(rng.normal(0.2, 1.0, (9, 11)), 0)),
+        ("a channel with large values", rng.normal(40.0, 15.0, (8, 8))),
+        ("a channel with an outlier", np.pad(np.ones((1, 1)) * 50.0, 3) + rng.normal(0, 0.1, (7, 7))),
+        ("a small-valued channel", rng.uniform(-1e-3, 1e-3, (6, 10))),
+        ("an all-zero channel", np.zeros((5, 5))),
+        ("a constant channel", np.full((6, 6), 3.5)),
+        ("a channel constant up to float round-off", 2.0 + rng.normal(0, 1e-6, (6, 6))),
+    ]
+
+
+def _standardise_mistakes(channel):
+    """What typical mistakes make of ``channel``: name -> uint8 tile (or None if not uint8)."""
+    channel = np.asarray(channel, np.float64)
+    mean, std = channel.mean(), channel.std()
+    scaled = (channel - mean) / (std if std > 0 else 1.0) * 64 + 128
+    span = channel.max() - channel.min()
+    minmax = (channel - channel.min()) / (span if span > 0 else 1.0) * 255
+    return {
+        "truncated": np.clip(scaled, 0, 255).astype(np.uint8),
+        "wrapped": np.round(scaled).astype(np.int64).astype(np.uint8),
+        "minmax": np.round(minmax).astype(np.uint8),
+    }
+
+
+def check_standardise(fn):
+    """Grade ``fn(channel) -> tile``: channel (h, w) float -> uint8 (h, w), standardised,
+    ×64 + 128, clipped to 0–255 and rounded; a (near-)constant channel gives all zeros."""
+    cases = [(label, channel.astype(np.float32)) for label, channel in _standardise_cases()]
+    # Every case runs before any is judged: a NaN in one case outranks a wrong dtype in another.
+    results = [_as_array(_call(fn, channel.copy()), "the tile") for _, channel in cases]
+    for (label, channel), result in zip(cases, results):
+        if result.shape != channel.shape:
+            _fail(f"wrong shape for {label}: expected {channel.shape} (same as the channel), got {result.shape}.")
+        _no_nan(result, f"for {label}. A channel with std 0 has nothing to show: return a blank tile (all 0).")
+    for (label, channel), result in zip(cases, results):
+        if result.dtype != np.uint8:
+            _fail(f"the tile should be uint8 (display values 0–255), got {result.dtype}: "
+                  "clip, round, then convert with .astype(np.uint8).")
+        expected = activations.standardise(channel[None])[0]
+        if not np.array_equal(result, expected):
+            _diagnose_tile(label, channel, result, expected)
+    print(f"✓ standardise matches the reference on {len(cases)} channels")
+
+
+def _diagnose_tile(label, channel, result, expected):
+    """Fail with the hint for the mistake that turns ``channel`` into ``result``."""
+    if not expected.any():
+        _fail(f"{label} should give a blank tile (all 0): its spread is round-off, and standardising "
+              f"it blows noise up to full contrast. Treat std <= {activations.CONSTANT_TOLERANCE:g} × the "
+              "largest magnitude as constant.")
+    mistakes = _standardise_mistakes(channel)
+    if np.array_equal(result, mistakes["truncated"]):
+        _fail(f"off by one on {label}: .astype(np.uint8) truncates; round first (np.round).")
+    if np.array_equal(result, mistakes["wrapped"]):
+        _fail(f"values wrapped around on {label} (300 became 44): clip to 0–255 before converting to uint8.")
+    if np.array_equal(result, mistakes["minmax"]):
+        _fail(f"you min-max scaled {label}; standardise instead: subtract the mean, divide by the "
+              "standard deviation, then ×64 + 128.")
+    if abs(float(result.mean()) - float(expected.mean())) > 10:
+        _fail(f"the tile of {label} averages {result.mean():.0f}, expected about {expected.mean():.0f}: "
+              "a standardised channel has mean 0, shown at grey level 128 (×64 + 128).")
+    worst = int(np.abs(result.astype(int) - expected.astype(int)).max())
+    _fail(f"{label}: your tile differs from the reference by up to {worst} grey levels.")
+
+
+# --- exercise 2: one gradient-ascent step, normalised per image --------------------------------
+
+
+def _reference_ascent_step(images, grads, step_size):
+    """The step ``filters`` takes inside its compiled ascent, in numpy: each image moves along
+    its own gradient divided by that gradient's root-mean-square, then pixels are clipped."""
+    rms = np.sqrt(np.mean(np.square(grads), axis=(1, 2, 3), keepdims=True))
+    return np.clip(images + step_size * grads / (rms + ASCENT_EPSILON), 0.0, 1.0)
+
+
+def _ascent_case():
+    """Images and gradients whose scales differ by 10^5 between images, one of them zero."""
+    rng = np.random.default_rng(22)
+    images = rng.uniform(0.0, 1.0, (4, 8, 8, 3)).astype(np.float32)
+    grads = rng.normal(size=(4, 8, 8, 3)).astype(np.float32)
+    grads *= np.array([1e-3, 1.0, 1e2, 0.0], np.float32)[:, None, None, None]
+    return images, grads, 0.05
+
+
+def check_ascent_step(fn):
+    """Grade ``fn(images, gradients, step_size) -> images``: images (n, H, W, C) in [0, 1], each
+    moved by ``step_size`` × its gradient / the RMS of its gradient, then clipped to [0, 1]."""
+    images, grads, step = _ascent_case()
+    given = (images.copy(), grads.copy())
+    result = _as_array(_call(fn, *given, step), "the stepped images")
+    if not (np.array_equal(given[0], images) and np.array_equal(given[1], grads)):
+        _fail("your function changed its input arrays in place; return new images instead "
+              "(the caller may still need the old ones).")
+    if _is_input(result, given):
+        _fail("you returned the input array itself; return a new array of stepped images.")
+    if result.shape != images.shape:
+        _fail(f"wrong shape: expected {images.shape} (the images' shape), got {result.shape}.")
+    _no_nan(result, "one image's gradient is all zero, so its RMS is 0; add a small epsilon "
+            f"(the book uses {ASCENT_EPSILON:g}) so a zero gradient means no step.")
+    expected = _reference_ascent_step(images, grads, step)
+    if np.allclose(result, expected, atol=1e-5):
+        print(f"✓ ascent_step matches the reference on {len(images)} images whose gradients differ by 10^5 in scale")
+        return
+    if result.min() < -1e-6 or result.max() > 1 + 1e-6:
+        _fail("pixels left [0, 1]: clip the stepped images to [0, 1] (the model takes images in [0, 1]).")
+    downhill = _reference_ascent_step(images, -grads, step)
+    if np.allclose(result, downhill, atol=1e-5):
+        _fail("you stepped downhill: gradient *ascent* adds step_size × the normalised gradient.")
+    whole = np.sqrt(np.mean(np.square(grads)))
+    if np.allclose(result, np.clip(images + step * grads / (whole + ASCENT_EPSILON), 0, 1), atol=1e-5):
+        _fail("you normalised the gradient across the batch: one image's large gradient then shrinks "
+              "every other image's step. Take the RMS per image (axis=(1, 2, 3), keepdims=True).")
+    if np.allclose(result, np.clip(images + step * grads, 0, 1), atol=1e-5):
+        _fail("the gradient is not normalised: divide each image's gradient by its own RMS, so every "
+              "image moves by about step_size however strongly its target responds.")
+    length = np.sqrt(np.sum(np.square(grads), axis=(1, 2, 3), keepdims=True))
+    if np.allclose(result, np.clip(images + step * grads / (length + ASCENT_EPSILON), 0, 1), atol=1e-5):
+        _fail("you divided by the L2 norm of each gradient: the step then shrinks with the image size. "
+              "Divide by the root-mean-square instead, so each pixel moves by about step_size.")
+    worst = float(np.abs(result - expected).max())
+    _fail(f"your step differs from the reference by up to {worst:.3g} per pixel.")
+
+
+# --- exercise 3: Grad-CAM from a layer's activations and gradients ----------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def grader_model():
+    """A small seeded convnet for grading: images of any size (n, H, W, 3) -> 7 softmax scores.
+
+    Layers conv1, conv2 (each followed by 2×2 pooling), conv3, conv4 (3×3, ReLU), then global
+    average pooling and a Dense layer. Kernels are drawn with a small positive mean: with
+    zero-mean random kernels most class maps are negative almost everywhere, and Grad-CAM
+    shrinks to one hot pixel, too little to tell a right answer from a near miss. Classes 0-5
+    stand for the shapes (so it can play ShapesNet's part in the layer experiment); class 6's
+    weights are zero: its score has no gradient and its Grad-CAM map is all zeros, which a
+    grader asks for on purpose.
+    """
+    def conv(width, seed, name):
+        kernels = keras.initializers.RandomNormal(mean=0.02, stddev=0.1, seed=seed)
+        return keras.layers.Conv2D(width, 3, padding="same", activation="relu", kernel_initializer=kernels, name=name)
+
+    images = keras.Input((None, None, 3), name="images")
+    x = keras.layers.MaxPooling2D(2, name="pool1")(conv(8, 1, "conv1")(images))
+    x = keras.layers.MaxPooling2D(2, name="pool2")(conv(16, 2, "conv2")(x))
+    x = conv(16, 4, "conv4")(conv(16, 3, "conv3")(x))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    head = keras.layers.Dense(len(data.SHAPE_CLASSES) + 1, activation="softmax",
+                              kernel_initializer=keras.initializers.GlorotUniform(seed=5), name="predictions")
+    outputs = head(x)
+    kernel, bias = head.get_weights()
+    kernel[:, -1] = 0.0
+    head.set_weights([kernel, bias])
+    return keras.Model(images, outputs, name="grader_net")
+
+
+def _grad_cam_case():
+    """(model, images (6, 32, 40, 3), classes, layer): non-square images so a transposed map has
+    the wrong shape; a layer that is not the last conv layer; for each image a class that is not
+    its top-1 class but has some positive evidence at that layer, except the last image, which
+    gets the zero-gradient class (its map must come back all zeros, not NaN)."""
+    model, layer = grader_model(), "conv2"
+    images = data.make_shapes(6, image_size=40, seed=7).images[:, 4:36]
+    count = len(data.SHAPE_CLASSES)
+    top = gradients.probe(model, images).classes
+    # Every candidate class at once: row k asks for class (top + k) mod count of each image.
+    candidates = (top[None] + np.arange(1, count)[:, None]) % count
+    probed = gradients.probe(model, np.concatenate([images] * (count - 1)), candidates.ravel(), [layer])
+    weights = probed.gradients[0].mean(axis=(1, 2), keepdims=True)
+    evidence = ((weights * probed.activations[0]).sum(-1) > 0).any(axis=(1, 2)).reshape(count - 1, -1)
+    classes = candidates[evidence.argmax(axis=0), np.arange(len(images))]
+    classes[-1] = count
+    return model, images, classes.astype(int).tolist(), layer
+
+
+def _quiet(method, *args, **kwargs):
+    """Run a package method without its all-zero-map warning (the grader asks for one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return method(*args, **kwargs)
+
+
+def _grad_cam_mistakes(model, images, classes, layer):
+    """What typical mistakes produce on the grading case: hint -> (n, H, W) maps."""
+    size = images.shape[1:3]
+    probed = gradients.probe(model, images, classes, [layer])
+    acts, grads = probed.activations[0], probed.gradients[0]
+
+    def finish(raw):
+        return _quiet(cam.normalise, cam.upsample(np.maximum(raw, 0), size))
+
+    def minmax(raw):
+        raw = cam.upsample(raw, size)
+        low = raw.min(axis=(1, 2), keepdims=True)
+        span = raw.max(axis=(1, 2), keepdims=True) - low
+        return (raw - low) / np.where(span > 0, span, 1.0)
+
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    probability_grads = gradients.probe(model, images, classes, [layer], scores="probabilities").gradients[0]
+    nearest = np.repeat(np.repeat(np.maximum((weights * acts).sum(-1), 0), size[0] // acts.shape[1], 1),
+                        size[1] // acts.shape[2], 2)
+    return {
+        "values below 0 were hidden by min-max scaling: did you apply the ReLU before normalising? "
+        "Negative evidence must become 0.": minmax((weights * acts).sum(-1)),
+        "you averaged gradients across the batch: each image's channel weights are the mean of its "
+        "own gradients over positions (axis=(1, 2)).": finish((grads.mean(axis=(0, 1, 2)) * acts).sum(-1)),
+        "you weighted each position by its own gradient (that is Layer-CAM without its ReLU); "
+        "Grad-CAM averages each channel's gradient over positions first.": finish((grads * acts).sum(-1)),
+        "you explained each image's top-1 class, not the `classes` asked for: pass `classes` on to "
+        "probe.": _quiet(cam.grad_cam, model, images, None, layer),
+        "you used the last conv layer, not the `layer` asked for: pass `layer` on to probe.":
+            _quiet(cam.grad_cam, model, images, classes, None),
+        "you took gradients of the softmax probability; Grad-CAM uses the class logit (probe's default "
+        "scores).": finish((probability_grads.mean(axis=(1, 2), keepdims=True) * acts).sum(-1)),
+        "the map looks blocky: upsample bilinearly (cam.upsample, or cv2.resize with INTER_LINEAR), "
+        "not by repeating pixels.": _quiet(cam.normalise, nearest),
+    }
+
+
+def _distance(first, second):
+    """Mean absolute difference of two map batches (inf if their shapes differ). Small, not
+    zero, for the same maps: bilinear resizers differ a little at the borders."""
+    return float(np.abs(first - second).mean()) if first.shape == second.shape else np.inf
+
+
+def check_grad_cam(fn):
+    """Grade ``fn(model, images, classes, layer) -> (n, H, W)`` against ``cam.grad_cam``.
+
+    The case: ``grader_model()``, six 32×40 shapes images, one class per image (not the top-1
+    ones, and for the last image a class whose score has zero gradient), ``layer="conv2"``.
+    Expected: float maps in [0, 1] at input resolution, each divided by its own maximum, the
+    zero-gradient map all zeros (never NaN).
+    """
+    model, images, classes, layer = _grad_cam_case()
+    n, height, width = images.shape[:3]
+    result = _as_array(_call(fn, model, images.copy(), list(classes), layer), "the heatmaps")
+    expected = _quiet(cam.grad_cam, model, images, classes, layer)
+    found = gradients.probe(model, images[:1], classes[:1], [layer]).activations[0].shape[1:3]
+    if result.shape != expected.shape:
+        if result.shape == (n, width, height):
+            _fail(f"wrong shape {result.shape}: the heatmap looks transposed. Expected (n, H, W) = "
+                  f"{expected.shape}; note cv2.resize takes (width, height).")
+        if result.shape[1:3] == tuple(found):
+            _fail(f"wrong shape {result.shape}: that is the layer's resolution. Expected (n, H, W) = "
+                  f"{expected.shape} at input resolution: upsample the maps (cam.upsample).")
+        _fail(f"wrong shape: expected (n, H, W) at input resolution = {expected.shape}, got {result.shape}.")
+    _no_nan(result, "the last image's class has zero gradient, so its map's maximum is 0; "
+            "divide only maps whose maximum is above 0 and leave the others all zeros.")
+    if result.min() < -1e-4:
+        _fail(f"values below 0: did you apply the ReLU? Grad-CAM keeps only evidence for the class "
+              f"(your minimum is {result.min():.3g}).")
+    peaks = result.reshape(n, -1).max(axis=1)
+    # A map may rightly be all zeros (no positive evidence); any other map peaks at exactly 1.
+    if result.max() > 1 + 1e-4 or not np.all((peaks < 1e-6) | np.isclose(peaks, 1.0, atol=1e-3)):
+        hint = " (divide each map by its own maximum, not the batch's)" if np.isclose(result.max(), 1.0) else ""
+        _fail(f"not normalised to [0, 1]: each map's maximum should be 1, yours are "
+              f"{np.round(peaks, 3).tolist()}{hint}.")
+    if np.abs(result[:-1] - result[:1]).max() < 1e-6:
+        _fail("your map does not depend on the image: every heatmap is the same. Use each image's own "
+              "activations and gradients.")
+    if _distance(result, expected) < 0.01:
+        print(f"✓ grad_cam matches the reference on {n} images")
+        return
+    mistakes = _grad_cam_mistakes(model, images, classes, layer)
+    distance, hint = min((_distance(result, np.asarray(wrong)), hint) for hint, wrong in mistakes.items())
+    if distance < 0.01:
+        _fail(hint)
+    error = float(np.abs(result - expected).mean())
+    _fail(f"your heatmaps differ from the reference (mean absolute difference {error:.3f}). Grad-CAM: "
+          "weights = mean gradient per channel; map = ReLU(sum over channels of weight × activation); "
+          "upsample to the input size; divide each map by its maximum.")
+
+
+# --- exercise 4: which layer localises best? -------------------------------------------------
+
+
+def experiment_data():
+    """The fixed shapes the localisation experiment is graded on (``make_shapes`` seed 505)."""
+    return data.make_shapes(EXPERIMENT_SIZE, image_size=64, seed=EXPERIMENT_SEED)
+
+
+def layer_localisation(model, shapes, layers):
+    """The package's measurement: {layer: pointing-game hit rate of Grad-CAM at that layer,
+    explaining each image's true class}."""
+    return {layer: metrics.pointing_game(_quiet(cam.grad_cam, model, shapes.images, shapes.labels, layer),
+                                         shapes.masks)
+            for layer in layers}
+
+
+def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYERS):
+    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}`` and the conclusion.
+
+    ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and ``layers``; each
+    rate must match the pointing game of ``cam.grad_cam`` at that layer for the true classes
+    within one image in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
+    localises best; it must be one with the highest measured rate.
+    """
+    if model is None:
+        from .models import shapes_model
+
+        model = shapes_model()
+    layers = list(layers)
+    shapes = experiment_data()
+    result = _call(fn, model, shapes, list(layers))
+    if not isinstance(result, dict):
+        _fail(f"return a dict {{layer name: hit rate}}; got {type(result).__name__}.")
+    missing = [layer for layer in layers if layer not in result]
+    if missing:
+        _fail(f"your dict has no entry for {missing}: measure every layer in `layers`, keyed by its name.")
+    rates = {layer: float(np.asarray(result[layer])) for layer in layers}
+    if any(not np.isfinite(rate) for rate in rates.values()):
+        _fail("NaN in your rates: is every heatmap finite?")
+    if any(rate < 0 or rate > 1 for rate in rates.values()):
+        _fail(f"hit rates are fractions in [0, 1], yours are {rates}: pointing_game already returns "
+              "the fraction of hits; do not add them up.")
+    expected = layer_localisation(model, shapes, layers)
+    slack = 1.0 / len(shapes) + 1e-9  # one hottest pixel may tie differently in another resizer
+    if len(set(rates.values())) == 1 and len(set(expected.values())) > 1:
+        _fail(f"every layer got the same rate ({rates[layers[0]]:.3f}): did you pass `layer` on to grad_cam?")
+    if any(abs(rates[layer] - expected[layer]) > slack for layer in layers):
+        predicted = {layer: metrics.pointing_game(_quiet(cam.grad_cam, model, shapes.images, None, layer),
+                                                  shapes.masks) for layer in layers}
+        if all(abs(rates[layer] - predicted[layer]) <= slack for layer in layers):
+            _fail("you explained the predicted class; explain the true class (shapes.labels), so a "
+                  "misclassified image still asks 'where is the object?'.")
+        table = ", ".join(f"{layer}: {expected[layer]:.3f} (yours {rates[layer]:.3f})" for layer in layers)
+        _fail(f"your rates differ from the measurement: {table}. Use cam.grad_cam at each layer, "
+              "the true classes, and metrics.pointing_game(heatmaps, shapes.masks).")
+    best = max(expected.values())
+    winners = [layer for layer in layers if expected[layer] >= best - slack]
+    if best_layer not in expected:
+        _fail(f"best_layer should name one of the layers measured ({', '.join(layers)}); got {best_layer!r}.")
+    if best_layer not in winners:
+        _fail(f"{best_layer!r} is not the layer with the highest hit rate in your own table: look again.")
+    print(f"✓ layer experiment matches the measurement on {len(shapes)} images; {best_layer} localises best")
