@@ -157,7 +157,11 @@ def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="roa
     """
     images = inputs.image_batch(images, model)
     n, height, width, channels = images.shape
-    heatmaps, _ = _maps_and_masks(heatmaps, np.zeros((n, height, width), bool))
+    heatmaps = np.asarray(heatmaps, np.float32)
+    if heatmaps.shape != (n, height, width) or not np.isfinite(heatmaps).all():
+        raise ValueError(
+            f"heatmaps must be finite and (n, H, W) = {(n, height, width)} to match the images; got {heatmaps.shape}."
+        )
     if order not in ("most", "least"):
         raise ValueError(f"order must be 'most' or 'least', got {order!r}.")
     wanted = inputs.class_indices(classes, n, gradients.num_classes(model))

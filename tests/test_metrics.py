@@ -133,3 +133,8 @@ def test_randomization_check_leaves_model_alone_and_decorrelates():
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
     assert result.mean[-1] < 0.9
+
+
+def test_deletion_curve_refuses_mismatched_heatmaps():
+    with pytest.raises(ValueError, match="match the images"):
+        metrics.deletion_curve(counting_model(), np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 4, 4)))
