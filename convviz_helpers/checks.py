@@ -32,9 +32,15 @@ EXPERIMENT_SEED = 505  # shapes neither ShapesNet's training (1) nor validation 
 EXPERIMENT_SIZE = 96
 
 
-def _fail(message):
-    """Raise the grader's verdict; ``from None`` keeps the student's view free of our traceback."""
-    raise AssertionError(message) from None
+# Every function that can raise a verdict sets ``__tracebackhide__``: IPython and pytest then
+# leave its frame out of the traceback, so the student sees the check cell and the message.
+
+
+def _fail(message, cause=None):
+    """Raise the grader's verdict. With ``cause`` (a bug in the student's code) its traceback is
+    shown first, pointing at the student's line; otherwise nothing but the verdict."""
+    __tracebackhide__ = True
+    raise AssertionError(message) from cause
 
 
 def _call(fn, *args):
@@ -43,6 +49,7 @@ def _call(fn, *args):
     Warnings are silenced: the grader asks for an all-zero map on purpose, and its verdict
     (NaN, wrong range...) says more than a numpy or package warning would.
     """
+    __tracebackhide__ = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -50,7 +57,7 @@ def _call(fn, *args):
     except NotImplementedError:
         _fail(f"{_name(fn)} is not implemented yet: replace `raise NotImplementedError` with your code.")
     except Exception as error:  # any bug in student code is a verdict, not a crash of the grader
-        _fail(f"{_name(fn)} raised {type(error).__name__}: {error}")
+        _fail(f"{_name(fn)} raised {type(error).__name__}: {error}", cause=error)
 
 
 def _name(fn):
@@ -59,6 +66,7 @@ def _name(fn):
 
 def _as_array(result, what):
     """The student's result as a numpy array, or a verdict saying what came back instead."""
+    __tracebackhide__ = True
     if hasattr(result, "numpy"):  # a TensorFlow tensor is a fine answer
         result = result.numpy()
     if not isinstance(result, np.ndarray):
@@ -67,6 +75,7 @@ def _as_array(result, what):
 
 
 def _no_nan(result, hint):
+    __tracebackhide__ = True
     if np.issubdtype(result.dtype, np.floating) and not np.isfinite(result).all():
         _fail(f"NaN or infinite values in your output: {hint}")
 
@@ -110,9 +119,12 @@ def _standardise_mistakes(channel):
 def check_standardise(fn):
     """Grade ``fn(channel) -> tile``: channel (h, w) float -> uint8 (h, w), standardised,
     ×64 + 128, clipped to 0–255 and rounded; a (near-)constant channel gives all zeros."""
+    __tracebackhide__ = True
     cases = [(label, channel.astype(np.float32)) for label, channel in _standardise_cases()]
     # Every case runs before any is judged: a NaN in one case outranks a wrong dtype in another.
-    results = [_as_array(_call(fn, channel.copy()), "the tile") for _, channel in cases]
+    results = []
+    for _, channel in cases:
+        results.append(_as_array(_call(fn, channel.copy()), "the tile"))
     for (label, channel), result in zip(cases, results):
         if result.shape != channel.shape:
             _fail(f"wrong shape for {label}: expected {channel.shape} (same as the channel), got {result.shape}.")
@@ -129,6 +141,7 @@ def check_standardise(fn):
 
 def _diagnose_tile(label, channel, result, expected):
     """Fail with the hint for the mistake that turns ``channel`` into ``result``."""
+    __tracebackhide__ = True
     if not expected.any():
         _fail(f"{label} should give a blank tile (all 0): its spread is round-off, and standardising "
               f"it blows noise up to full contrast. Treat std <= {activations.CONSTANT_TOLERANCE:g} × the "
@@ -170,6 +183,7 @@ def _ascent_case():
 def check_ascent_step(fn):
     """Grade ``fn(images, gradients, step_size) -> images``: images (n, H, W, C) in [0, 1], each
     moved by ``step_size`` × its gradient / the RMS of its gradient, then clipped to [0, 1]."""
+    __tracebackhide__ = True
     images, grads, step = _ascent_case()
     given = (images.copy(), grads.copy())
     result = _as_array(_call(fn, *given, step), "the stepped images")
@@ -316,6 +330,7 @@ def check_grad_cam(fn):
     Expected: float maps in [0, 1] at input resolution, each divided by its own maximum, the
     zero-gradient map all zeros (never NaN).
     """
+    __tracebackhide__ = True
     model, images, classes, layer = _grad_cam_case()
     n, height, width = images.shape[:3]
     result = _as_array(_call(fn, model, images.copy(), list(classes), layer), "the heatmaps")
@@ -380,6 +395,7 @@ def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYE
     within one image in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
     localises best; it must be one with the highest measured rate.
     """
+    __tracebackhide__ = True
     if model is None:
         from .models import shapes_model
 
