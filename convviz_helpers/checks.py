@@ -335,8 +335,8 @@ def check_grad_cam(fn):
     n, height, width = images.shape[:3]
     result = _as_array(_call(fn, model, images.copy(), list(classes), layer), "the heatmaps")
     expected = _quiet(cam.grad_cam, model, images, classes, layer)
-    found = gradients.probe(model, images[:1], classes[:1], [layer]).activations[0].shape[1:3]
     if result.shape != expected.shape:
+        found = gradients.probe(model, images[:1], classes[:1], [layer]).activations[0].shape[1:3]
         if result.shape == (n, width, height):
             _fail(f"wrong shape {result.shape}: the heatmap looks transposed. Expected (n, H, W) = "
                   f"{expected.shape}; note cv2.resize takes (width, height).")
@@ -392,7 +392,7 @@ def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYE
 
     ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and ``layers``; each
     rate must match the pointing game of ``cam.grad_cam`` at that layer for the true classes
-    within one image in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
+    within two images in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
     localises best; it must be one with the highest measured rate.
     """
     __tracebackhide__ = True
@@ -408,14 +408,19 @@ def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYE
     missing = [layer for layer in layers if layer not in result]
     if missing:
         _fail(f"your dict has no entry for {missing}: measure every layer in `layers`, keyed by its name.")
-    rates = {layer: float(np.asarray(result[layer])) for layer in layers}
+    try:
+        rates = {layer: float(np.asarray(result[layer])) for layer in layers}
+    except (TypeError, ValueError):
+        _fail(f"each value of your dict should be one number, the layer's hit rate; got {result}.")
     if any(not np.isfinite(rate) for rate in rates.values()):
         _fail("NaN in your rates: is every heatmap finite?")
     if any(rate < 0 or rate > 1 for rate in rates.values()):
         _fail(f"hit rates are fractions in [0, 1], yours are {rates}: pointing_game already returns "
               "the fraction of hits; do not add them up.")
     expected = layer_localisation(model, shapes, layers)
-    slack = 1.0 / len(shapes) + 1e-9  # one hottest pixel may tie differently in another resizer
+    # Bilinear upsampling makes the hottest pixel a tie of neighbours; another resizer may break
+    # the tie differently and move a hit on the mask's edge, so two images of slack.
+    slack = 2.0 / len(shapes) + 1e-9
     if len(set(rates.values())) == 1 and len(set(expected.values())) > 1:
         _fail(f"every layer got the same rate ({rates[layers[0]]:.3f}): did you pass `layer` on to grad_cam?")
     if any(abs(rates[layer] - expected[layer]) > slack for layer in layers):
