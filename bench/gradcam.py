@@ -8,7 +8,7 @@
    nothing else (no input checks, no weighting, no upsampling).
 
 Times are steady state: every contender is warmed up first, then the median of several
-repeats is printed. Run: ``.venv/bin/python bench/gradcam.py``. Goals: >= 10x the keras.io
+repeats is printed (the batched contenders timed in alternating rounds). Run: ``.venv/bin/python bench/gradcam.py``. Goals: >= 10x the keras.io
 recipe, within 1.3x of the floor. Timings depend on machine load; compare ratios, not seconds.
 """
 
@@ -34,6 +34,21 @@ def steady(function, repeats, warmup=2):
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved(functions, repeats, warmup=2):
+    """Median seconds of each function, timed in alternating rounds so that a change in machine
+    load during the run hits every contender alike."""
+    for function in functions:
+        for _ in range(warmup):
+            function()
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, spent in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def keras_io_heatmap(image, model, layer_name):
@@ -92,10 +107,12 @@ def main():
 
     recipe = steady(lambda: [keras_io_heatmap(images[i:i + 1], model, layer.name) for i in range(BATCH)],
                     repeats=3, warmup=1)
-    ours = steady(lambda: cam.grad_cam(model, images), repeats=15)
     floor = floor_function(model, layer)
-    bare = steady(lambda: floor(batch), repeats=15)
-    probe = steady(lambda: gradients.probe(model, images, layers=[layer], batch_size=BATCH), repeats=15)
+    ours, probe, bare = interleaved([
+        lambda: cam.grad_cam(model, images),
+        lambda: gradients.probe(model, images, layers=[layer], batch_size=BATCH),
+        lambda: floor(batch),
+    ], repeats=31)
 
     print(f"\nShapesNet architecture, {BATCH} images of {SIZE} px, layer {layer.name}")
     print(f"  keras.io recipe (per image)   {recipe * 1e3:9.1f} ms")

@@ -30,6 +30,17 @@ from ._tf import tf
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
+# Input values per compiled call when batch_size=None: the whole batch of small images goes in
+# one call (each call has a fixed cost), while 224-px images go a few at a time (activation
+# memory grows with the pixels).
+_VALUES_PER_CALL = 2**20
+
+
+def _batch_size(images, batch_size):
+    """``batch_size`` if given, else as many images as fit in ``_VALUES_PER_CALL`` values."""
+    if batch_size is not None:
+        return batch_size
+    return max(1, _VALUES_PER_CALL // int(np.prod(images.shape[1:])))
 
 
 def _feature_layer(model, layer):
@@ -46,7 +57,8 @@ def _feature_layer(model, layer):
 def _probe_layer(model, images, classes, layer, scores, batch_size):
     """(activations, gradients, classes) of ``layer`` for the validated ``images``."""
     found = _feature_layer(model, layer)
-    result = gradients.probe(model, images, classes, [found], scores=scores, batch_size=batch_size)
+    result = gradients.probe(model, images, classes, [found], scores=scores,
+                             batch_size=_batch_size(images, batch_size))
     return result.activations[0], result.gradients[0], result.classes
 
 
@@ -101,9 +113,15 @@ def _weighted_cam(weigh, model, images, classes, layer, scores, batch_size):
     return _finish(weigh(activations, grads), images, "heatmap")
 
 
+def _channel_sum(activations, weights):
+    """sum_k weights[n, k] * activations[n, :, :, k] as one matrix product: (n, h, w)."""
+    n, height, width, channels = activations.shape
+    return np.matmul(activations.reshape(n, height * width, channels), weights.reshape(n, channels, 1)).reshape(
+        n, height, width)
+
+
 def _grad_cam_map(activations, grads):
-    weights = grads.mean(axis=(1, 2), keepdims=True)  # (n, 1, 1, c)
-    return (weights * activations).sum(axis=-1)
+    return _channel_sum(activations, grads.mean(axis=(1, 2)))
 
 
 def _grad_cam_plus_plus_map(activations, grads):
@@ -113,25 +131,25 @@ def _grad_cam_plus_plus_map(activations, grads):
     sums = activations.sum(axis=(1, 2), keepdims=True)
     denominator = 2.0 * squared + sums * cubed
     alpha = np.where(grads != 0, squared / np.where(np.abs(denominator) > _EPS, denominator, _EPS), 0.0)
-    weights = (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2), keepdims=True)
-    return (weights * activations).sum(axis=-1)
+    return _channel_sum(activations, (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2)))
 
 
 def _layer_cam_map(activations, grads):
     return (np.maximum(grads, 0.0) * activations).sum(axis=-1)
 
 
-def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
     """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
 
     ``images`` (n, H, W, C) float in [0, 1]; ``classes`` None / int / n ints; ``layer`` a name
-    or layer (default ``models.last_conv_layer``); ``scores`` "logits" or "probabilities".
-    Returns (n, H, W) float32 in [0, 1].
+    or layer (default ``models.last_conv_layer``); ``scores`` "logits" or "probabilities";
+    ``batch_size`` images per compiled call (None: as many as fit in about a million input
+    values, e.g. 85 images of 64 px, 6 of 224 px). Returns (n, H, W) float32 in [0, 1].
     """
     return _weighted_cam(_grad_cam_map, model, images, classes, layer, scores, batch_size)
 
 
-def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
     """Grad-CAM++ (Chattopadhay et al. 2018): positive gradients weighted per position by alpha.
 
     alpha = G^2 / (2 G^2 + sum_ij(A) G^3), where G != 0. Arguments and result as ``grad_cam``.
@@ -139,7 +157,7 @@ def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logit
     return _weighted_cam(_grad_cam_plus_plus_map, model, images, classes, layer, scores, batch_size)
 
 
-def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
     """Layer-CAM (Jiang et al. 2021): sum over channels of relu(G) * A, position by position.
 
     Arguments and result as ``grad_cam``; it stays sharp at early, high-resolution layers.
@@ -154,7 +172,7 @@ def _minmax(maps, axes):
     return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
 
 
-def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=64):
+def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=None):
     """Score-CAM (Wang et al. 2020): channels weighted by the rise in class probability when
     the input is masked by that channel's map.
 
@@ -166,6 +184,7 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     """
     images = inputs.image_batch(images, model)
     found = _feature_layer(model, layer)
+    batch_size = _batch_size(images, batch_size)
     first = gradients.probe(model, images, classes, [found], batch_size=batch_size)
     activations, chosen = first.activations[0], first.classes
     n, _, _, channels = activations.shape
@@ -183,15 +202,15 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
         target = np.repeat(chosen[start:stop], channels)
         rise = probs[np.arange(len(target)), target] - base_score[target]
         weights[start:stop] = rise.reshape(stop - start, channels)
-    return _finish((weights[:, None, None, :] * activations).sum(axis=-1), images, "heatmap")
+    return _finish(_channel_sum(activations, weights), images, "heatmap")
 
 
 def _input_gradient(model, images, classes, relu, scores, batch_size):
     return gradients.probe(model, images, classes, scores=scores, relu=relu, input_gradient=True,
-                           batch_size=batch_size)
+                           batch_size=_batch_size(images, batch_size))
 
 
-def saliency(model, images, classes=None, *, scores="logits", batch_size=32):
+def saliency(model, images, classes=None, *, scores="logits", batch_size=None):
     """Vanilla gradient saliency (Simonyan et al. 2014): |d score / d pixel|, max over channels.
 
     Returns (n, H, W) float32 in [0, 1] (each map divided by its maximum).
@@ -202,7 +221,7 @@ def saliency(model, images, classes=None, *, scores="logits", batch_size=32):
 
 
 def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, scores="logits",
-                batch_size=64):
+                batch_size=None):
     """SmoothGrad (Smilkov et al. 2017): saliency averaged over noisy copies of each image.
 
     Gaussian noise of standard deviation ``noise`` * (max - min of the image) is added to
@@ -213,7 +232,7 @@ def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, 
     images = inputs.image_batch(images, model)
     n = len(images)
     wanted = inputs.class_indices(classes, n, gradients.num_classes(model))
-    top = gradients.predict(model, images, "outputs", batch_size).argmax(axis=-1)
+    top = gradients.predict(model, images, "outputs", _batch_size(images, batch_size)).argmax(axis=-1)
     wanted = np.where(wanted < 0, top, wanted)
     spread = (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))).reshape(n, 1, 1, 1, 1)
     rng = np.random.default_rng(seed)
@@ -224,7 +243,7 @@ def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, 
     return normalise(maps, "saliency map")
 
 
-def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=32):
+def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=None):
     """Guided backpropagation (Springenberg et al. 2015): the input gradient with every ReLU
     passing only positive gradients at positive inputs.
 
@@ -235,14 +254,14 @@ def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=
     return _input_gradient(model, images, classes, "guided", scores, batch_size).input_gradient
 
 
-def deconvnet(model, images, classes=None, *, scores="logits", batch_size=32):
+def deconvnet(model, images, classes=None, *, scores="logits", batch_size=None):
     """Deconvnet (Zeiler & Fergus 2014): the input gradient with every ReLU passing only positive
     gradients, whatever its input. Returns raw gradients (n, H, W, C) float32."""
     images = inputs.image_batch(images, model)
     return _input_gradient(model, images, classes, "deconvnet", scores, batch_size).input_gradient
 
 
-def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=32):
+def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
     """Guided Grad-CAM: guided backpropagation times the (upsampled, [0, 1]) Grad-CAM map.
 
     Returns (n, H, W, C) float32: guided gradients kept where Grad-CAM finds the class.
