@@ -107,7 +107,8 @@ def pretrained(name, weights="imagenet"):
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}.")
     images = keras.Input((app.size, app.size, 3), name="images")
     preprocessed = ApplicationPreprocessing(app.module, name="preprocessing")(images)
-    build = getattr(getattr(keras.applications, app.module), app.constructor)
+    # Constructors live on keras.applications itself (its submodules do not all re-export them).
+    build = getattr(keras.applications, app.constructor)
     if weights is None:
         return build(weights=None, input_tensor=preprocessed)
     try:
@@ -212,30 +213,35 @@ def is_conv(layer):
     return type(layer).__name__ in CONV_TYPES or isinstance(layer, keras.layers.Conv2D)
 
 
-def last_conv_layer(model):
-    """The layer Grad-CAM uses by default: the last rank-4 feature layer before the head.
+def _spatial(layer):
+    """True if the layer's output is a feature map with more than one position (or any size)."""
+    if output_rank(layer) != 4:
+        return False
+    height, width = layer.output.shape[1:3]
+    return height is None or width is None or height * width > 1
 
-    That is the last layer, searched through nested models in order, whose output is
-    (n, h, w, c) and which is not pooling, dropout or reshaping, before the first global pooling
-    or flattening (block5_conv3 in VGG16, block14_sepconv2_act in Xception, conv5_block3_out in
-    ResNet50, out_relu in MobileNetV2). Raises ValueError if the model has no conv layer.
+
+def last_conv_layer(model):
+    """The layer Grad-CAM uses by default: the last feature map before the head.
+
+    That is the last layer, searched through nested models in order, after the first
+    convolution, whose output is (n, h, w, c) with more than one position and which is not
+    pooling, dropout or reshaping (block5_conv3 in VGG16, block14_sepconv2_act in Xception,
+    conv5_block3_out in ResNet50, out_relu in MobileNetV2). The 1x1 maps of squeeze-and-excitation
+    blocks and of heads built from 1x1 convolutions (MobileNetV3) are not candidates.
+    Raises ValueError if the model has no conv layer.
     """
     chosen, seen_conv = None, False
     for _, layer in iter_layers(model):
-        kind = type(layer).__name__
         if isinstance(layer, keras.Model):
             continue
-        if kind.startswith("Global") or kind == "Flatten":
-            if seen_conv:
-                break
-            continue
         seen_conv = seen_conv or is_conv(layer)
-        if seen_conv and kind not in _NOT_FEATURES and output_rank(layer) == 4:
+        if seen_conv and type(layer).__name__ not in _NOT_FEATURES and _spatial(layer):
             chosen = layer
     if chosen is None:
         raise ValueError(
             f"Model {model.name!r} has no convolutional layer ({', '.join(CONV_TYPES)}) with an "
-            "image-shaped output before its head; class activation maps need one."
+            "image-shaped output; class activation maps need one."
         )
     return chosen
 

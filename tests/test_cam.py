@@ -245,10 +245,3 @@ def test_representative_applications(name):
 @pytest.mark.parametrize("name", sorted(models.APPLICATIONS))
 def test_every_application(name):
     check_application(name)
-
-
-@pytest.mark.xfail(reason="models.last_conv_layer stops at the first global pooling, which in "
-                          "squeeze-and-excitation blocks is early in the network (reported)")
-@pytest.mark.parametrize("name, layer", [("efficientnetb0", "top_activation"), ("efficientnetv2b0", "top_activation")])
-def test_default_layer_of_squeeze_excitation_models(name, layer):
-    assert models.last_conv_layer(models.pretrained(name, weights=None)).name == layer

@@ -13,6 +13,9 @@ LITERATURE_LAYER = {
     "xception": "block14_sepconv2_act",
     "resnet50": "conv5_block3_out",
     "mobilenetv2": "out_relu",
+    # squeeze-and-excitation blocks pool globally early on; the head's map is still the one
+    "efficientnetb0": "top_activation",
+    "inceptionv3": "mixed10",
 }
 REPRESENTATIVE = sorted(LITERATURE_LAYER)
 
