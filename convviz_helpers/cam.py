@@ -211,7 +211,8 @@ def _input_gradient(model, images, classes, relu, scores, batch_size):
 
 
 def saliency(model, images, classes=None, *, scores="logits", batch_size=None):
-    """Vanilla gradient saliency (Simonyan et al. 2014): |d score / d pixel|, max over channels.
+    """Vanilla gradient saliency (Simonyan et al. 2014): the absolute gradient of the score with
+    respect to each pixel, maximum over channels.
 
     Returns (n, H, W) float32 in [0, 1] (each map divided by its maximum).
     """

@@ -41,7 +41,7 @@ _MEMORY = {}  # recipe hash -> model, so a kernel loads each model once
 
 
 def digits_convnet(input_shape=(32, 32, 3), widths=(16, 32), dropout=0.3):
-    """An uncompiled DigitsNet: images (n, *input_shape) in [0, 1] -> (n, 10) softmax.
+    """An uncompiled DigitsNet: images (n, ``*input_shape``) in [0, 1] -> (n, 10) softmax.
 
     Blocks ``conv{i}`` (3x3, ReLU fused in the convolution, as most Keras models write it) and
     ``pool{i}`` (2x2 max-pooling), then ``flatten``, ``dropout`` and a softmax ``predictions``

@@ -246,7 +246,7 @@ def randomization_check(method, model, images, classes=None, layers=None, *, see
     """Cascading model randomisation (Adebayo et al. 2018) on a clone of ``model``.
 
     ``method(model, images, classes, **kwargs)`` returns maps (n, H, W) or (n, H, W, C) (made
-    |.| max over channels). ``layers``: names of the layers to randomise, in order, cumulatively;
+    absolute values, maximum over channels). ``layers``: names of the layers to randomise, in order, cumulatively;
     default every layer with trainable weights, from the output down. The user's model is never
     changed: the clone gets its weights by ``set_weights``. ``classes=None`` fixes each image's
     top-1 class of the trained model, so every step explains the same class.
