@@ -235,7 +235,7 @@ def _filter_objective(model, record, linear):
                     model(images, training=False)
             else:
                 model(images, training=False)
-        maps = gradients._only_output(records[0], record)
+        maps = gradients.single_output(records[0], record)
         picked = tf.gather(maps, channels, axis=3, batch_dims=1)  # (b, h, w)
         if min(picked.shape[1], picked.shape[2]) >= 4 * _BORDER:
             picked = picked[:, _BORDER:-_BORDER, _BORDER:-_BORDER]
@@ -393,7 +393,7 @@ def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning
     rate = _LEARNING_RATES[kind] if learning_rate is None else float(learning_rate)
     if not rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-    run = gradients._cached(model, ("ascent", *key, kind, size, native, bool(regularized)),
+    run = gradients.compiled_for(model, ("ascent", *key, kind, size, native, bool(regularized)),
                             lambda: _program(model, objective(), kind, size, native, regularized))
 
     # Steps run in up to ten calls per chunk only so a progress bar can move; one call would do.
@@ -487,13 +487,13 @@ def _linear_outputs(model, images, layer):
     images = inputs.image_batch(images, model)
 
     def build():
-        @tf.function(input_signature=gradients._signature(model))
+        @tf.function(input_signature=gradients.image_signature(model))
         def run(batch):
             with gradients.recording([layer]) as records, gradients.linear_activation(layer):
                 model(batch, training=False)
-            return gradients._only_output(records[0], layer)
+            return gradients.single_output(records[0], layer)
 
         return run
 
-    run = gradients._cached(model, ("linear outputs", id(layer)), build)
+    run = gradients.compiled_for(model, ("linear outputs", id(layer)), build)
     return np.concatenate([np.asarray(run(tf.constant(images[i:i + 32]))) for i in range(0, len(images), 32)])

@@ -149,7 +149,8 @@ def _scores(model, scores):
     return contextlib.nullcontext, lambda y: y
 
 
-def _only_output(record, layer):
+def single_output(record, layer):
+    """The one tensor ``recording`` saw ``layer`` produce; ValueError if it ran zero or 2+ times."""
     if len(record) != 1:
         why = "is not used on the way from the input to the output" if not record else f"is called {len(record)} times"
         raise ValueError(f"Layer {layer.name!r} {why}; pick a layer that runs exactly once.")
@@ -159,14 +160,19 @@ def _only_output(record, layer):
 _compiled = weakref.WeakKeyDictionary()
 
 
-def _cached(model, key, build):
+def compiled_for(model, key, build):
+    """The compiled function cached for ``model`` under ``key``, built by ``build()`` the first time.
+
+    Held weakly by model, so a second call with the same settings neither rebuilds nor retraces.
+    """
     per_model = _compiled.setdefault(model, {})
     if key not in per_model:
         per_model[key] = build()
     return per_model[key]
 
 
-def _signature(model, *extra):
+def image_signature(model, *extra):
+    """A ``tf.function`` input signature: an image batch of any size for ``model``, then ``extra``."""
     return [tf.TensorSpec((None, *inputs.model_input_shape(model)), tf.float32), *extra]
 
 
@@ -204,7 +210,7 @@ def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plai
     wanted = inputs.class_indices(classes, len(images), num_classes(model))
     layers = [find_layer(model, layer) for layer in layers]
     key = ("probe", tuple(id(layer) for layer in layers), scores, relu, input_gradient)
-    run = _cached(model, key, lambda: _build_probe(model, layers, scores, relu, input_gradient))
+    run = compiled_for(model, key, lambda: _build_probe(model, layers, scores, relu, input_gradient))
     parts = [run(tf.constant(images[i:i + batch_size]), tf.constant(wanted[i:i + batch_size]))
              for i in range(0, len(images), batch_size)]
     joined = [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(parts[0]))]
@@ -221,7 +227,7 @@ def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plai
 def _build_probe(model, layers, scores, relu, input_gradient):
     forward_context, to_scores = _scores(model, scores)
 
-    @tf.function(input_signature=_signature(model, tf.TensorSpec((None,), tf.int32)))
+    @tf.function(input_signature=image_signature(model, tf.TensorSpec((None,), tf.int32)))
     def run(images, wanted):
         with relu_rule(model, relu), forward_context(), recording(layers) as records:
             with tf.GradientTape() as tape:
@@ -232,7 +238,7 @@ def _build_probe(model, layers, scores, relu, input_gradient):
                 # Images never interact (training=False), so the gradient of the batch sum is
                 # each image's own gradient.
                 score = tf.gather(outputs, chosen, batch_dims=1)
-        activations = [_only_output(record, layer) for record, layer in zip(records, layers)]
+        activations = [single_output(record, layer) for record, layer in zip(records, layers)]
         targets = activations + ([images] if input_gradient else [])
         grads = tape.gradient(score, targets, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return [outputs, chosen, *activations, *grads]
@@ -250,15 +256,15 @@ def layer_outputs(model, images, layers, batch_size=32):
     key = ("outputs", tuple(id(layer) for layer in layers))
 
     def build():
-        @tf.function(input_signature=_signature(model))
+        @tf.function(input_signature=image_signature(model))
         def run(batch):
             with recording(layers) as records:
                 model(batch, training=False)
-            return [_only_output(record, layer) for record, layer in zip(records, layers)]
+            return [single_output(record, layer) for record, layer in zip(records, layers)]
 
         return run
 
-    run = _cached(model, key, build)
+    run = compiled_for(model, key, build)
     parts = [run(tf.constant(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
     return [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(layers))]
 
@@ -273,14 +279,14 @@ def predict(model, images, scores="probabilities", batch_size=64):
     forward_context, to_scores = _scores(model, scores)
 
     def build():
-        @tf.function(input_signature=_signature(model))
+        @tf.function(input_signature=image_signature(model))
         def run(batch):
             with forward_context():
                 return to_scores(model(batch, training=False))
 
         return run
 
-    run = _cached(model, ("predict", scores), build)
+    run = compiled_for(model, ("predict", scores), build)
     return np.concatenate([np.asarray(run(tf.constant(images[i:i + batch_size])))
                            for i in range(0, len(images), batch_size)])
 
