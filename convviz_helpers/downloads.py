@@ -93,7 +93,7 @@ def network_failure_reason(exc):
     failure, else None."""
     for err in _chain(exc):
         if isinstance(err, socket.gaierror):
-            return f"the host name could not be resolved ({err.strerror or err}); is the machine offline?"
+            return f"the host name could not be resolved ({err.strerror or err}), so the machine seems to be offline"
         if isinstance(err, (TimeoutError, socket.timeout)):
             return "the connection timed out"
         if isinstance(err, ConnectionRefusedError):
