@@ -14,9 +14,7 @@ import convviz_helpers
 import pytest
 from toc_files import ROOT
 
-NOTEBOOKS = sorted(
-    p for p in (ROOT / "notebooks").glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
-)
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))  # checkpoints live a level down
 BADGE = "https://colab.research.google.com/github/convviz/convviz/blob/main/notebooks/{}"
 INSTALL = f"convviz-helpers @ git+https://github.com/convviz/convviz@v{convviz_helpers.__version__}"
 
