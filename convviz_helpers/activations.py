@@ -4,8 +4,8 @@
   forward pass (``gradients.layer_outputs``), not one sub-model per layer.
 - ``activation_grid`` / ``plot_activation_grid`` / ``plot_activation_grids``: the classic
   display, each channel standardised into a tile, tiles in rows, one layer per panel.
-- ``summarise`` and the measures on top of it (``silent_fraction``, ``mean_activation``,
-  ``class_means``, ``selectivity``): how sparse and how class-specific each layer is, measured
+- ``summarise`` and the measures on top of it (``silent_fraction``, ``zero_fraction``,
+  ``mean_activation``, ``class_means``, ``selectivity``): how sparse and how class-specific each layer is, measured
   over many images instead of judged by eye.
 """
 
@@ -217,9 +217,11 @@ def plot_activation_grids(maps, layers=None, images_per_row=16, *, image=0, max_
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, label, grid in zip(axes[:, 0], labels, grids):
         _show(ax, grid, label, cmap)
+    top = 1.0
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+        top = 1 - 0.4 / fig.get_figheight()  # keep the panels below the title's 0.4 in
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
 
 
@@ -227,12 +229,18 @@ def plot_activation_grids(maps, layers=None, images_per_row=16, *, image=0, max_
 class LayerSummary:
     """Per-image, per-channel numbers for one layer, enough for every measure below.
 
-    ``means``: (n, c) float64 spatial mean of each channel. ``silent``: (n, c) bool, True where
-    the channel is zero at every position for that image.
+    ``means``: (n, c) float64 spatial mean of each channel. ``zeros``: (n, c) float64 fraction
+    of the channel's positions that are exactly zero. A channel is silent for an image when
+    its ``zeros`` is 1.
     """
 
     means: np.ndarray
-    silent: np.ndarray
+    zeros: np.ndarray
+
+    @property
+    def silent(self):
+        """(n, c) bool: True where the channel is zero at every position for that image."""
+        return self.zeros == 1.0
 
 
 def summarise(model, images, layers=None, batch_size=32):
@@ -246,7 +254,8 @@ def summarise(model, images, layers=None, batch_size=32):
     parts = []
     for start in range(0, len(images), batch_size):
         maps = feature_maps(model, images[start:start + batch_size], layers, batch_size=batch_size)
-        parts.append({name: (m.mean(axis=(1, 2), dtype=np.float64), ~m.any(axis=(1, 2))) for name, m in maps.items()})
+        parts.append({name: (m.mean(axis=(1, 2), dtype=np.float64), (m == 0).mean(axis=(1, 2), dtype=np.float64))
+                      for name, m in maps.items()})
     return {
         name: LayerSummary(np.concatenate([p[name][0] for p in parts]), np.concatenate([p[name][1] for p in parts]))
         for name in parts[0]
@@ -260,6 +269,15 @@ def silent_fraction(summary):
     them) can be silent, so convolution and normalisation outputs give 0.
     """
     return {name: float(s.silent.mean()) for name, s in summary.items()}
+
+
+def zero_fraction(summary):
+    """Dict name -> fraction of all activations (images, positions, channels) that are zero.
+
+    ``summary``: as ``summarise`` returns. In [0, 1]: the sparsity of a post-ReLU layer, counted
+    value by value, where ``silent_fraction`` counts only channels that are zero throughout.
+    """
+    return {name: float(s.zeros.mean()) for name, s in summary.items()}
 
 
 def mean_activation(summary):

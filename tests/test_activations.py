@@ -170,6 +170,8 @@ def test_measures_match_numpy_on_the_maps(student):
     relu = np.asarray(keras.Model(base.input, base.get_layer("mixed0_relu").output)(batch * 2 - 1))
     silent = (relu.reshape(6, -1, 16) == 0).all(axis=1)  # (images, channels)
     assert activations.silent_fraction(summary)["mixed0_relu"] == pytest.approx(silent.mean())
+    assert activations.zero_fraction(summary)["mixed0_relu"] == pytest.approx((relu == 0).mean())
+    assert 0 < (relu == 0).mean() < 1
     assert activations.silent_fraction(summary)["stem_conv"] == 0.0
     assert activations.mean_activation(summary)["mixed0_relu"] == pytest.approx(relu.mean(), rel=1e-5)
     per_class = activations.class_means(summary, labels)["mixed0_relu"]
@@ -178,10 +180,13 @@ def test_measures_match_numpy_on_the_maps(student):
 
 
 def test_silent_channels_are_counted_per_image():
-    # Two images, three channels: image 0 has channels 0 and 1 silent, image 1 only channel 1.
+    # Two images, three channels: image 0 has channels 0 and 1 silent, image 1 only channel 1;
+    # image 1's channel 0 is zero at half its positions.
     means = np.array([[0.0, 0.0, 2.0], [1.0, 0.0, 2.0]])
-    summary = {"relu": activations.LayerSummary(means, means == 0)}
-    assert activations.silent_fraction(summary)["relu"] == pytest.approx(0.5)
+    zeros = np.array([[1.0, 1.0, 0.0], [0.5, 1.0, 0.0]])
+    summary = {"relu": activations.LayerSummary(means, zeros)}
+    assert activations.silent_fraction(summary)["relu"] == pytest.approx(3 / 6)
+    assert activations.zero_fraction(summary)["relu"] == pytest.approx(3.5 / 6)
 
 
 def test_selectivity_on_hand_made_class_means():
