@@ -235,16 +235,15 @@ def _render_background(p, sources, out):
     map_x = np.broadcast_to(xs[:, None, :], (count, size, size)).reshape(count * size, size)
     cv2.remap(sources, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
               dst=out.reshape(count * size, size, 3))
-    crop = out
 
     # Contrast and tint as one multiply-add per pixel: (b + c (x - mean)) * t.
-    mean = crop.mean(axis=(1, 2, 3))
+    mean = out.mean(axis=(1, 2, 3))
     gain = p["contrast"][:, None] * p["tint"]
     offset = (p["brightness"] - p["contrast"] * mean)[:, None] * p["tint"]
-    crop *= gain.astype(np.float32)[:, None, None, :]
-    crop += offset.astype(np.float32)[:, None, None, :]
-    np.clip(crop, 0, 1, out=crop)
-    _draw_clutter(crop, p)
+    out *= gain.astype(np.float32)[:, None, None, :]
+    out += offset.astype(np.float32)[:, None, None, :]
+    np.clip(out, 0, 1, out=out)
+    _draw_clutter(out, p)
 
 
 def _draw_clutter(background, p):
@@ -357,7 +356,7 @@ def sample_image(name, size=None):
         return image.copy()
     if isinstance(size, numbers.Integral):
         size = (size, size)
-    if len(size) != 2:
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
         raise ValueError(f"size must be None, an int or an (h, w) pair, got {size!r}.")
     height, width = (_positive_int(s, "size", minimum=1) for s in size)
     return _crop_resize(image, height, width)
