@@ -4,18 +4,14 @@
 - ``RECIPE`` is everything that decides the trained model (data, architecture, optimisation).
 - ``train_shapesnet(recipe)`` returns ``(model, history)``: trained on the first call, then
   loaded from ``<cache>/shapesnet-<hash>.keras`` (history from the ``.json`` beside it), where
-  the hash is that of the recipe and of the data generator's output, so a changed recipe or a
-  changed ``make_shapes`` trains a new model instead of loading a stale one.
-  ``shapes_model`` / ``shapes_history`` return one half each.
+  the hash is that of the recipe, so a changed recipe trains a new model instead of loading a
+  stale one. ``shapes_model`` / ``shapes_history`` return one half each.
 """
 
 import dataclasses
-import functools
 import hashlib
 import json
 import time
-
-import numpy as np
 
 from . import config, training
 from ._tf import keras
@@ -35,7 +31,6 @@ class Recipe:
     widths: tuple = (16, 32, 64, 128)
     dropout: float = 0.2
     augment: bool = False
-    bn_momentum: float = 0.9
     # Optimisation (see training.fit).
     epochs: int = 8
     batch_size: int = 64
@@ -58,9 +53,7 @@ NUM_CLASSES = 6
 _MEMORY = {}  # recipe hash -> (model, history), so a kernel loads each model once
 
 
-def shapes_convnet(
-    input_size=64, num_classes=NUM_CLASSES, widths=(32, 64, 128), augment=False, dropout=0.2, bn_momentum=0.9
-):
+def shapes_convnet(input_size=64, num_classes=NUM_CLASSES, widths=(32, 64, 128), augment=False, dropout=0.2):
     """An uncompiled ShapesNet: images (n, input_size, input_size, 3) in [0, 1] -> (n, num_classes)
     softmax probabilities.
 
@@ -71,9 +64,6 @@ def shapes_convnet(
     global average pooling (``gap``), ``dropout`` and a softmax ``predictions`` Dense layer.
     With ``augment`` the model starts with random flips, rotations, zooms and contrast changes
     (``augment_*`` layers) that act only in training; at inference they pass images through.
-    ``bn_momentum`` is that of the BatchNorm moving averages (Keras's default is 0.99): with
-    ~100 steps an epoch, 0.99 lets the averages, which validation and inference use, lag the
-    weights for several epochs, so validation accuracy sits near chance while training climbs.
     Raises ValueError when the last block's map would be smaller than 2x2.
     """
     widths = tuple(int(w) for w in widths)
@@ -100,7 +90,7 @@ def shapes_convnet(
     for i, width in enumerate(widths, start=1):
         # No bias: the BatchNorm right after supplies the offset.
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"block{i}_bn")(x)
+        x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
         x = keras.layers.ReLU(name=f"block{i}_relu")(x)
         if i < len(widths):
             x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
@@ -111,28 +101,10 @@ def shapes_convnet(
     return keras.Model(images, outputs, name="shapesnet")
 
 
-@functools.lru_cache(maxsize=8)
-def data_fingerprint(image_size=64, seed=1):
-    """16 hex digits naming what ``data.make_shapes`` draws at this size and seed.
-
-    It enters the recipe hash because the recipe names the data only by size and seed: if the
-    generator changes, the same recipe means other images, and a cached model trained on the old
-    ones must not be served as the book's model. Taken from a few images rounded to 8 bits, so
-    float round-off between machines does not change it. Takes well under a second.
-    """
-    from . import data
-
-    sample = data.make_shapes(8, image_size=image_size, seed=seed)
-    digest = hashlib.sha256(np.round(sample.images * 255).astype(np.uint8).tobytes())
-    digest.update(sample.labels.astype(np.int64).tobytes())
-    digest.update(json.dumps(sample.class_names).encode())
-    return digest.hexdigest()[:16]
-
-
 def recipe_hash(recipe=RECIPE):
-    """12 hex digits of the SHA-256 of the recipe's fields and the data fingerprint, as JSON."""
-    fields = {**recipe.to_dict(), "data": data_fingerprint(recipe.image_size, recipe.train_seed)}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    """12 hex digits of the SHA-256 of the recipe's fields as sorted JSON."""
+    text = json.dumps(recipe.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def model_path(recipe=RECIPE):
@@ -161,12 +133,7 @@ def train_shapesnet(recipe=RECIPE, *, verbose=None):
             # that a later call would take for a finished model.
             partial = path.with_name(path.name + ".partial.keras")
             model.save(partial)
-            record = {
-                "recipe": recipe.to_dict(),
-                "data": data_fingerprint(recipe.image_size, recipe.train_seed),
-                "history": history,
-            }
-            history_path.write_text(json.dumps(record, indent=1))
+            history_path.write_text(json.dumps({"recipe": recipe.to_dict(), "history": history}, indent=1))
             partial.replace(path)
         _MEMORY[key] = (model, history)
     return _MEMORY[key]
@@ -200,12 +167,7 @@ def _train(recipe, verbose):
     val = data.make_shapes(recipe.val_size, image_size=recipe.image_size, seed=recipe.val_seed)
     config.seed_everything(recipe.seed)
     model = shapes_convnet(
-        recipe.image_size,
-        NUM_CLASSES,
-        recipe.widths,
-        augment=recipe.augment,
-        dropout=recipe.dropout,
-        bn_momentum=recipe.bn_momentum,
+        recipe.image_size, NUM_CLASSES, recipe.widths, augment=recipe.augment, dropout=recipe.dropout
     )
     start = time.perf_counter()
     history = training.fit(
