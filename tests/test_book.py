@@ -4,8 +4,8 @@ Run after the build (`make test` does: build, then `pytest -m browser tests/test
 Checks that each page renders, every image the site serves has loaded, no internal link is
 broken, formulas are typeset by the site's own copy of MathJax (no raw TeX left, with every
 other host unreachable), chapter pages hide the Colab set-up cell and launch this repository's
-notebook (as _config.yml names it) on Colab. Saves each toc page's first screen to _build/screenshots/<page>.png, and the screen
-around its first figure to <page>-figure.png.
+notebook (as _config.yml names it) on Colab. Saves each toc page's first screen to
+_build/screenshots/<page>.png, and the screen around its first figure to <page>-figure.png.
 
 Without Chromium the tests fail and say so: a browser test must never pass unseen.
 """
@@ -80,8 +80,11 @@ const report = (startupError) => {
       raw.push(text.slice(Math.max(0, m.index - 30), m.index + 50));
     }
   }
-  const failedFonts = [];
-  document.fonts.forEach(f => { if (/MJX/i.test(f.family) && f.status === "error") failedFonts.push(f.family); });
+  const failedFonts = [], loadedFonts = [];
+  document.fonts.forEach(f => {
+    if (/MJX/i.test(f.family) && f.status === "error") failedFonts.push(f.family);
+    if (/MJX/i.test(f.family) && f.status === "loaded") loadedFonts.push(f.family);
+  });
   const maths = Array.from(document.querySelectorAll("span.math, div.math"));
   done({
     startupError: startupError,
@@ -92,6 +95,7 @@ const report = (startupError) => {
                        e => e.getAttribute("data-mjx-error") || e.textContent),
     scripts: Array.from(document.scripts, s => s.src).filter(src => /mathjax/i.test(src)),
     failedFonts: failedFonts,
+    loadedFonts: loadedFonts,
     raw: raw.slice(0, 5),
   });
 };
@@ -252,6 +256,8 @@ def test_page(page, site_url, browser):
         assert math["containers"] >= math["math"], f"{page}: {math}"
         assert not math["errors"], f"{page}: MathJax could not typeset: {math['errors']}"
         assert not math["failedFonts"], f"{page}: MathJax fonts that did not load: {math['failedFonts']}"
+        # Without its fonts MathJax still draws, in the browser's fonts: wrong, and no error.
+        assert math["loadedFonts"], f"{page}: no MathJax font loaded"
 
     # Images the site serves have loaded. External ones (the Colab badge) cannot load on a
     # closed network and are the browser's business, not the build's.
