@@ -168,11 +168,31 @@ def test_typical_mistakes_get_partial_marks_and_their_hints(assignment, tmp_path
         assert "All test cases passed" in scores[question][2]
 
 
+# Otter decides it runs on Colab from the name of the IPython shell (google.colab._shell.Shell
+# there); on Colab it insists on test files in tests/, since it cannot read the notebook file.
+PRETEND_COLAB = """
+import otter.check.utils
+
+
+class ColabShell:
+    def __str__(self):
+        return "<google.colab._shell.Shell object>"
+
+
+otter.check.utils.get_ipython = ColabShell
+"""
+
+
 def test_a_student_notebook_checks_itself_alone_as_on_colab(assignment, tmp_path):
-    """Only the .ipynb in an empty folder: its set-up cell writes the public tests, and
-    grader.check reports the right answer passed and the wrong one with its hint."""
+    """Only the .ipynb in an empty folder, with Otter believing it runs on Colab: the set-up
+    cell writes the public tests, and grader.check reports the right answer passed and the
+    wrong one with its hint. (The Colab install cell itself does nothing here: it looks for
+    google.colab among the imported modules, and it is not there.)"""
     student, solution, _ = assignment
     notebook = _answered(student, solution, {"class_map": WRONG_ANSWERS["class_map"]})
+    setup = next(i for i, cell in enumerate(notebook.cells) if "otter-setup" in cell.metadata.get("tags", []))
+    notebook.cells.insert(setup, nbformat.v4.new_code_cell(PRETEND_COLAB))
+    notebook.cells.insert(setup + 2, nbformat.v4.new_code_cell("print(grader.interpreter)"))
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
@@ -182,6 +202,7 @@ def test_a_student_notebook_checks_itself_alone_as_on_colab(assignment, tmp_path
         if found:
             outputs[found.group(1)] = "".join(
                 out.get("text", "") + str(out.get("data", {}).get("text/plain", "")) for out in cell.outputs)
+    assert notebook.cells[setup + 2].outputs[0].text.strip() == "IPythonInterpreter.COLAB"
     assert sorted(outputs) == ["q1", "q2", "q3", "q4", "q5"]
     assert "passed" in outputs["q1"] and "passed" in outputs["q4"], outputs
     assert "did you apply the ReLU?" in outputs["q3"], outputs["q3"]
