@@ -78,3 +78,14 @@ def test_format_table_aligns_columns():
     lines = table.splitlines()
     assert lines[2] == "plain         0.500"
     assert len({len(line) for line in lines}) == 1
+
+
+def test_misclassified_titles_show_the_wrong_confidence():
+    images = np.zeros((3, 8, 8, 3), np.float32)
+    probabilities = np.array([[0.1, 0.9], [0.8, 0.2], [0.35, 0.65]])
+    y_true, y_pred = np.array([0, 0, 0]), probabilities.argmax(axis=1)
+    order = training.misclassified(y_true, y_pred, probabilities)
+    assert list(order) == [0, 2]  # most confident mistake first; image 1 is right
+    figure = training.plot_misclassified(images, y_true, y_pred, ["a", "b"], order, probabilities=probabilities)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == ["a\n→ b (0.90)", "a\n→ b (0.65)"]
