@@ -218,10 +218,10 @@ def _resolve_output(model, keys, output, names=()):
 
 def _pick(result, key):
     """The chosen output of a model's return value (a tensor, list or dict)."""
+    if not isinstance(result, (list, tuple, dict)):
+        return result  # one tensor (Keras may unwrap a model built with a one-element list)
     if key is None:
-        if isinstance(result, (list, tuple)):
-            return result[0]
-        return result
+        return result[0] if isinstance(result, (list, tuple)) else result
     return result[key]
 
 
