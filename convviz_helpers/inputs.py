@@ -108,8 +108,8 @@ def _range_message(name, model, expected, low, high):
     # The default: nothing in the model says what it takes, so both fixes are offered.
     if looks_255:
         message += (
-            " If the model takes 0-255 pixels (for example, it was trained on them with its own "
-            f"scaling done outside the model), declare it once: "
+            " If the model takes 0-255 pixels (its preprocessing is a function such as "
+            "preprocess_input rather than a layer, or it was trained on raw pixels), declare it once: "
             f"model = {_ranges.declare_hint('model', (0, 255))}. If it takes [0, 1] images, "
             "divide by 255."
         )
