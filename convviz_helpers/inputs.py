@@ -104,6 +104,10 @@ def _range_message(name, model, expected, low, high):
     if read_from_model or declared_by_user:
         if looks_255 and expected.high == 1.0:
             message += " They look like 0-255 values: divide by 255."
+        else:
+            how = "change the declaration" if declared_by_user else "override what was read"
+            message += (f" Rescale the images to {expected.text()}, or {how}: "
+                        "model = cv.models.with_input_range(model, (low, high)).")
         return message
     # The default: nothing in the model says what it takes, so both fixes are offered.
     if looks_255:
