@@ -59,7 +59,7 @@ def _traced_last_conv_layer(model, image_shape):
             continue
         seen_conv = seen_conv or models.is_conv(layer)
         shape = gradients.layer_shape(model, layer, image_shape)
-        spatial = shape is not None and len(shape) == 4 and shape[1] * shape[2] > 1
+        spatial = shape is not None and len(shape) == 4 and (None in shape[1:3] or shape[1] * shape[2] > 1)
         if seen_conv and spatial and type(layer).__name__ not in models._NOT_FEATURES:
             chosen = layer
     if chosen is None:

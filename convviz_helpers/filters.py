@@ -18,8 +18,10 @@ Two modes:
 
 - plain (default), the recipe of *Deep Learning with Python*: start from grey plus a little
   noise, step along the normalised gradient of the filter's mean activation (a 2-pixel border
-  of the feature map left out, where zero padding dominates), keep pixels in [0, 1] by
-  clipping, and show the result standardised: ``clip(0.5 + 0.15 * (x - mean) / std, 0, 1)``.
+  of the feature map left out, where zero padding dominates), keep pixels in the model's input
+  range by clipping ([0, 1] for the book's models, [0, 255] for a model with ``Rescaling(1/255)``
+  inside; see ``input_range``), map them back to [0, 1] and show the result standardised:
+  ``clip(0.5 + 0.15 * (x - mean) / std, 0, 1)``.
   0.15 keeps about 99 % of a Gaussian's values inside [0, 1] (±3.3 standard deviations).
 - regularised (``regularized=True``), after Olah et al., "Feature Visualization" (Distill 2017)
   and their Lucid library: every step sees the image randomly shifted, scaled and rotated, so
@@ -439,7 +441,8 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
     ``model``: a keras.Model taking (n, H, W, 3) images in its input range (``input_range``:
     [0, 1] for the book's models, [0, 255] for one with ``Rescaling(1/255)`` inside; the ascent
     starts from mid-grey of that range and is clipped to it), preprocessing inside, nested
-    models fine; a subclassed model needs ``image_size``. ``layer``: a name or layer object with an image-shaped output (n, h, w, c).
+    models fine; a subclassed model needs ``image_size``. ``layer``: a name or layer object
+    with an image-shaped output (n, h, w, c).
     ``filters``: None (all c), an int, or a sequence of channel indices.
     ``steps``: ascent steps (>= 1). ``image_size``: side of the optimised images (default: the
     model's input size; another size is resized to it inside the objective).

@@ -206,7 +206,9 @@ def _resolve_output(model, keys, output, names=()):
         )
     if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
         if not -len(keys) <= output < len(keys):
-            raise ValueError(f"output={output} is out of range: model {model.name!r} has {len(keys)} outputs ({shown}).")
+            raise ValueError(
+                f"output={output} is out of range: model {model.name!r} has {len(keys)} outputs ({shown})."
+            )
         return keys[int(output)]
     if isinstance(output, str):
         if output in keys:

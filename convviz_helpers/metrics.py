@@ -148,14 +148,15 @@ def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="roa
                    batch_size=64, output=None):
     """Remove pixels in heatmap order and follow the class probability.
 
-    ``images`` (n, H, W, C) in the model's input range (``input_range``); ``heatmaps`` (n, H, W) (any real values; higher = more
-    important); ``classes`` None (top-1 of the clean image), int or n ints (a single sigmoid
-    unit has two classes, 0 scored by 1 - p); ``output`` which output of a multi-output model.
-    At step s of
+    ``images`` (n, H, W, C) in the model's input range (``input_range``); ``heatmaps``
+    (n, H, W) (any real values; higher = more important); ``classes`` None (top-1 of the clean
+    image), int or n ints (a single sigmoid unit has two classes, 0 scored by 1 - p);
+    ``output`` which output of a multi-output model. At step s of
     ``steps`` the fraction s / steps of pixels is removed, most important first
     (``order="most"``, MoRF: a good map makes the curve fall fast) or least important first
     (``"least"``, LeRF: it should stay high). ``fill``: "road" (neighbour-mean imputation),
-    "blur" (a heavily blurred copy) or "zero" (black: the low end of the input range). All n * (steps + 1) copies go through
+    "blur" (a heavily blurred copy) or "zero" (black: the low end of the input range). All
+    n * (steps + 1) copies go through
     ``gradients.predict`` at once. Returns a ``Curve``; its ``auc`` uses the trapezoid rule.
     """
     images = inputs.image_batch(images, model)
