@@ -73,5 +73,12 @@ test: $(STAMP) browser
 	$(MAKE) --no-print-directory site
 	$(MAKE) --no-print-directory site-test
 
+# The course assignment (book/teaching.md): `otter assign` on the exercises notebook gives the
+# student notebook (no solutions; it writes its own public tests, so it can travel alone) and the
+# autograder zip for `otter run` or Gradescope. `make test` grades it (tests/test_assignment.py).
+.PHONY: assignments
+assignments: $(STAMP)
+	$(BIN)/python tools/build_assignment.py -o _build/assignments
+
 bench: $(STAMP)
 	shopt -s nullglob; for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done

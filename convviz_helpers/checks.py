@@ -11,12 +11,18 @@ mistakes produce (a missing ReLU, a transposed map, gradients averaged across th
 - ``check_ascent_step(fn)``: ``fn(images, gradients, step_size) -> images``, one gradient-ascent
   step with the gradient normalised per image, as ``filters`` steps.
 - ``check_grad_cam(fn)``: ``fn(model, images, classes, layer) -> (n, H, W)`` in [0, 1], as
-  ``cam.grad_cam``.
+  ``cam.grad_cam``. Its two halves, graded on the same case with the same hints:
+  ``check_class_map(fn)``, ``fn(activations, gradients) -> (n, h, w)`` at the layer's
+  resolution, and ``check_heatmaps(fn)``, ``fn(maps, size) -> (n, H, W)`` upsampled and normalised.
 - ``check_layer_experiment(fn, best_layer)``: ``fn(model, shapes, layers) -> {layer: hit rate}``
-  measured with ``metrics.pointing_game``, and the layer the student concluded localises best.
+  measured with ``metrics.pointing_game``, and the layer the student concluded localises best;
+  ``check_layer_rates(fn)`` and ``check_best_layer(best_layer)`` grade the two apart (an
+  assignment keeps the conclusion's test hidden).
 """
 
+import contextlib
 import functools
+import io
 import warnings
 
 import numpy as np
@@ -64,9 +70,19 @@ def _name(fn):
     return getattr(fn, "__name__", "your function")
 
 
+def _not_none(result, what):
+    """Fail when the student's function returned None, as an untouched stub of the assignment
+    does (its body is only `...`)."""
+    __tracebackhide__ = True
+    if result is None:
+        _fail(f"{what} came back as None: the function returns nothing yet. Replace the `...` with "
+              "your code and end it with `return`.")
+
+
 def _as_array(result, what):
     """The student's result as a numpy array, or a verdict saying what came back instead."""
     __tracebackhide__ = True
+    _not_none(result, what)
     if hasattr(result, "numpy"):  # a TensorFlow tensor is a fine answer
         result = result.numpy()
     if not isinstance(result, np.ndarray):
@@ -332,8 +348,18 @@ def check_grad_cam(fn):
     """
     __tracebackhide__ = True
     model, images, classes, layer = _grad_cam_case()
-    n, height, width = images.shape[:3]
     result = _as_array(_call(fn, model, images.copy(), list(classes), layer), "the heatmaps")
+    _judge_heatmaps(result, model, images, classes, layer)
+    print(f"✓ grad_cam matches the reference on {len(images)} images")
+
+
+def _judge_heatmaps(result, model, images, classes, layer):
+    """Fail with the hint for what is wrong with ``result``, the (n, H, W) heatmaps of the
+    Grad-CAM case ``(model, images, classes, layer)``; return quietly when they match
+    ``cam.grad_cam``. Shared by every grader of a part of Grad-CAM, so each names a mistake the
+    same way."""
+    __tracebackhide__ = True
+    n, height, width = images.shape[:3]
     expected = _quiet(cam.grad_cam, model, images, classes, layer)
     if result.shape != expected.shape:
         found = gradients.probe(model, images[:1], classes[:1], [layer]).activations[0].shape[1:3]
@@ -359,7 +385,6 @@ def check_grad_cam(fn):
         _fail("your map does not depend on the image: every heatmap is the same. Use each image's own "
               "activations and gradients.")
     if _distance(result, expected) < 0.01:
-        print(f"✓ grad_cam matches the reference on {n} images")
         return
     mistakes = _grad_cam_mistakes(model, images, classes, layer)
     distance, hint = min((_distance(result, np.asarray(wrong)), hint) for hint, wrong in mistakes.items())
@@ -369,6 +394,54 @@ def check_grad_cam(fn):
     _fail(f"your heatmaps differ from the reference (mean absolute difference {error:.3f}). Grad-CAM: "
           "weights = mean gradient per channel; map = ReLU(sum over channels of weight × activation); "
           "upsample to the input size; divide each map by its maximum.")
+
+
+def _probed_case():
+    """The Grad-CAM grading case and its probed layer: (model, images, classes, layer,
+    activations, gradients), the last two (n, h, w, channels) for the class logits."""
+    model, images, classes, layer = _grad_cam_case()
+    probed = gradients.probe(model, images, classes, [layer])
+    return model, images, classes, layer, probed.activations[0], probed.gradients[0]
+
+
+def check_class_map(fn):
+    """Grade ``fn(activations, gradients) -> maps``: the first half of Grad-CAM, at the layer's
+    own resolution. Both inputs are (n, h, w, channels); ``maps`` (n, h, w) is, per image, the
+    ReLU of the channels summed with weights = each channel's gradient averaged over positions.
+
+    Graded on ``check_grad_cam``'s case: the maps are upsampled and divided by their maximum the
+    reference way (negative values kept, so a missing ReLU shows) and then judged as Grad-CAM
+    heatmaps, so a mistake gets the same hint as in the whole method.
+    """
+    __tracebackhide__ = True
+    model, images, classes, layer, acts, grads = _probed_case()
+    given = (acts.copy(), grads.copy())
+    maps = _as_array(_call(fn, *given), "the class maps")
+    if maps.shape != acts.shape[:3]:
+        _fail(f"wrong shape: expected (n, h, w) = {acts.shape[:3]}, one value per position of the layer, "
+              f"got {maps.shape}. Sum the weighted activations over the channel axis (axis=-1).")
+    _no_nan(maps, "the inputs are finite, so something divided by zero.")
+    maps = cam.upsample(maps, images.shape[1:3])
+    peaks = maps.max(axis=(1, 2), keepdims=True)
+    _judge_heatmaps(maps / np.where(peaks > 0, peaks, 1.0), model, images, classes, layer)
+    print(f"✓ class_map matches Grad-CAM's map on {len(images)} images")
+
+
+def check_heatmaps(fn):
+    """Grade ``fn(maps, size) -> heatmaps``: the second half of Grad-CAM. ``maps`` (n, h, w) are
+    non-negative class maps at a layer's resolution, ``size`` is the images' (H, W); the result
+    (n, H, W) is each map upsampled bilinearly and divided by its own maximum, in [0, 1], a map
+    whose maximum is 0 staying all zeros.
+
+    Graded on ``check_grad_cam``'s case (32×40 images, so a swapped (width, height) shows), with
+    the reference class maps; judged as Grad-CAM heatmaps.
+    """
+    __tracebackhide__ = True
+    model, images, classes, layer, acts, grads = _probed_case()
+    maps = np.maximum((grads.mean(axis=(1, 2), keepdims=True) * acts).sum(axis=-1), 0.0)
+    result = _as_array(_call(fn, maps.copy(), tuple(images.shape[1:3])), "the heatmaps")
+    _judge_heatmaps(result, model, images, classes, layer)
+    print(f"✓ heatmaps match Grad-CAM's on {len(images)} images of {images.shape[1]}×{images.shape[2]} pixels")
 
 
 # --- exercise 4: which layer localises best? -------------------------------------------------
@@ -387,22 +460,32 @@ def layer_localisation(model, shapes, layers):
             for layer in layers}
 
 
-def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYERS):
-    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}`` and the conclusion.
-
-    ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and ``layers``; each
-    rate must match the pointing game of ``cam.grad_cam`` at that layer for the true classes
-    within two images in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
-    localises best; it must be one with the highest measured rate.
-    """
-    __tracebackhide__ = True
+def _experiment_model(model):
+    """ShapesNet unless the caller grades on another model (imported late: it may train)."""
     if model is None:
         from .models import shapes_model
 
         model = shapes_model()
-    layers = list(layers)
+    return model
+
+
+def _slack(shapes):
+    """How far a rate may be from the measurement. Bilinear upsampling makes the hottest pixel a
+    tie of neighbours; another resizer may break the tie differently and move a hit on the mask's
+    edge, so two images of slack."""
+    return 2.0 / len(shapes) + 1e-9
+
+
+def check_layer_rates(fn, *, model=None, layers=EXPERIMENT_LAYERS):
+    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}``, the measurement half of the
+    layer experiment. ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and
+    ``layers``; each rate must match the pointing game of ``cam.grad_cam`` at that layer for the
+    true classes within two images in ``EXPERIMENT_SIZE``. Returns the measured rates."""
+    __tracebackhide__ = True
+    model, layers = _experiment_model(model), list(layers)
     shapes = experiment_data()
     result = _call(fn, model, shapes, list(layers))
+    _not_none(result, "the dict of rates")
     if not isinstance(result, dict):
         _fail(f"return a dict {{layer name: hit rate}}; got {type(result).__name__}.")
     missing = [layer for layer in layers if layer not in result]
@@ -418,9 +501,7 @@ def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYE
         _fail(f"hit rates are fractions in [0, 1], yours are {rates}: pointing_game already returns "
               "the fraction of hits; do not add them up.")
     expected = layer_localisation(model, shapes, layers)
-    # Bilinear upsampling makes the hottest pixel a tie of neighbours; another resizer may break
-    # the tie differently and move a hit on the mask's edge, so two images of slack.
-    slack = 2.0 / len(shapes) + 1e-9
+    slack = _slack(shapes)
     if len(set(rates.values())) == 1 and len(set(expected.values())) > 1:
         _fail(f"every layer got the same rate ({rates[layers[0]]:.3f}): did you pass `layer` on to grad_cam?")
     if any(abs(rates[layer] - expected[layer]) > slack for layer in layers):
@@ -432,10 +513,44 @@ def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYE
         table = ", ".join(f"{layer}: {expected[layer]:.3f} (yours {rates[layer]:.3f})" for layer in layers)
         _fail(f"your rates differ from the measurement: {table}. Use cam.grad_cam at each layer, "
               "the true classes, and metrics.pointing_game(heatmaps, shapes.masks).")
-    best = max(expected.values())
-    winners = [layer for layer in layers if expected[layer] >= best - slack]
-    if best_layer not in expected:
+    print(f"✓ layer rates match the measurement on {len(shapes)} images")
+    return expected
+
+
+def check_best_layer(best_layer, *, model=None, layers=EXPERIMENT_LAYERS, measured=None):
+    """Grade the conclusion of the layer experiment: ``best_layer`` must name one of ``layers``
+    whose measured hit rate is the highest (within the rates' slack). ``measured`` (the rates
+    ``check_layer_rates`` returned) saves measuring again."""
+    __tracebackhide__ = True
+    layers = list(layers)
+    if best_layer is Ellipsis or best_layer is None:
+        _fail(f"no answer yet: set it to the name of one of the layers ({', '.join(layers)}), a string.")
+    if best_layer not in layers:
         _fail(f"best_layer should name one of the layers measured ({', '.join(layers)}); got {best_layer!r}.")
+    shapes = experiment_data()
+    if measured is None:
+        measured = layer_localisation(_experiment_model(model), shapes, layers)
+    best = max(measured.values())
+    winners = [layer for layer in layers if measured[layer] >= best - _slack(shapes)]
     if best_layer not in winners:
         _fail(f"{best_layer!r} is not the layer with the highest hit rate in your own table: look again.")
-    print(f"✓ layer experiment matches the measurement on {len(shapes)} images; {best_layer} localises best")
+    print(f"✓ {best_layer} localises best")
+
+
+def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYERS):
+    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}`` and the conclusion: what
+    ``check_layer_rates`` and then ``check_best_layer`` check, with one line of output.
+
+    ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and ``layers``; each
+    rate must match the pointing game of ``cam.grad_cam`` at that layer for the true classes
+    within two images in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
+    localises best; it must be one with the highest measured rate.
+    """
+    __tracebackhide__ = True
+    model = _experiment_model(model)
+    # The two graders' own ✓ lines are replaced by the one line this check has always printed.
+    with contextlib.redirect_stdout(io.StringIO()):
+        measured = check_layer_rates(fn, model=model, layers=layers)
+        check_best_layer(best_layer, model=model, layers=layers, measured=measured)
+    print(f"✓ layer experiment matches the measurement on {len(experiment_data())} images; "
+          f"{best_layer} localises best")

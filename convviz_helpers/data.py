@@ -313,16 +313,24 @@ def _choose_colors(p, background, mask):
 SAMPLE_IMAGES = (
     "astronaut", "brick", "camera", "cat", "chelsea", "coffee", "coins", "colorwheel",
     "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "logo", "moon",
-    "retina", "rocket",
+    "retina", "rocket", "china", "flower",
 )
+# The last two ship with scikit-learn (sklearn.datasets.load_sample_image), the rest with
+# scikit-image.
+_SKLEARN_IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
 
 
 @functools.lru_cache(maxsize=None)
 def _load_sample(name):
-    """A scikit-image photo as a read-only (H, W, 3) float32 array in [0, 1]."""
-    import skimage.data
+    """A bundled photo as a read-only (H, W, 3) float32 array in [0, 1]."""
+    if name in _SKLEARN_IMAGES:
+        from sklearn.datasets import load_sample_image
 
-    image = getattr(skimage.data, name)()
+        image = load_sample_image(_SKLEARN_IMAGES[name])
+    else:
+        import skimage.data
+
+        image = getattr(skimage.data, name)()
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     image = np.ascontiguousarray(image[..., :3], dtype=np.float32) / 255.0
@@ -331,13 +339,14 @@ def _load_sample(name):
 
 
 def sample_image(name, size=None):
-    """One of the photos scikit-image ships (offline), as (H, W, 3) float32 in [0, 1].
+    """One of the photos scikit-image and scikit-learn ship (offline), as (H, W, 3) float32 in [0, 1].
 
     Parameters
     ----------
     name : str
         One of ``SAMPLE_IMAGES`` (case-insensitive); ``"cat"`` is the same photo as
-        ``"chelsea"``. Grey images are repeated to three channels; the logo's alpha is dropped.
+        ``"chelsea"``; ``"china"`` (a Chinese palace) and ``"flower"`` come from
+        scikit-learn. Grey images are repeated to three channels; the logo's alpha is dropped.
     size : None, int or (h, w)
         None keeps the native size. Otherwise the largest centred window with the target aspect
         ratio is cropped (so nothing is stretched) and resized to (size, size) or (h, w), with

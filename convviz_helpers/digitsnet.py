@@ -5,16 +5,14 @@ middle of the image, the image a class logit wants is easy to read (does "0" loo
 
 - ``digits_convnet(...)`` builds an untrained DigitsNet.
 - ``RECIPE`` is everything that decides the trained model.
-- ``digits_model(recipe)`` trains on the first call, then loads
-  ``<cache>/digitsnet-<recipe hash>.keras``; the hash names the recipe, so a changed recipe
-  trains a new model instead of loading a stale one.
+- ``digits_model(recipe)``: the weights shipped with the package for the book's recipe, or for
+  another recipe trained on the first call and cached under the recipe's hash (see
+  ``convviz_helpers.trained``).
 """
 
 import dataclasses
-import hashlib
-import json
 
-from . import config, training
+from . import config, trained, training
 from ._tf import keras
 
 
@@ -37,7 +35,6 @@ class Recipe:
 
 RECIPE = Recipe()
 NUM_CLASSES = 10
-_MEMORY = {}  # recipe hash -> model, so a kernel loads each model once
 
 
 def digits_convnet(input_shape=(32, 32, 3), widths=(16, 32), dropout=0.3):
@@ -61,34 +58,34 @@ def digits_convnet(input_shape=(32, 32, 3), widths=(16, 32), dropout=0.3):
 
 def recipe_hash(recipe=RECIPE):
     """12 hex digits of the SHA-256 of the recipe's fields as sorted JSON."""
-    return hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    return trained.recipe_hash(recipe)
 
 
 def model_path(recipe=RECIPE):
-    """Where the trained model for ``recipe`` is cached: ``<cache>/digitsnet-<hash>.keras``."""
-    return config.cache_dir() / f"digitsnet-{recipe_hash(recipe)}.keras"
+    """Where a model trained here for ``recipe`` is cached: ``<cache>/digitsnet-<hash>.weights.h5``."""
+    return trained.cached_path("digitsnet", recipe)
+
+
+def train_digitsnet(recipe=RECIPE, *, verbose=0):
+    """``(model, history)`` of the DigitsNet trained with ``recipe``.
+
+    The shipped weights for the book's ``RECIPE``; another recipe trains (a few seconds on a
+    CPU) on the first call and is cached (see ``convviz_helpers.trained``). ``history`` maps
+    ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` to one float per epoch (empty when
+    not recorded). ``verbose`` as in ``training.fit``.
+    """
+    size = (recipe.image_size, recipe.image_size, 3)
+    return trained.load("digitsnet", recipe, lambda: digits_convnet(size, recipe.widths, recipe.dropout),
+                        lambda: _train(recipe, verbose))
 
 
 def digits_model(recipe=RECIPE, *, verbose=0):
     """The trained DigitsNet (keras.Model: (n, 32, 32, 3) in [0, 1] -> (n, 10) softmax).
 
-    Looks in this process's memory, then in the cache folder; trains (a few seconds on a CPU)
-    and saves only when neither has it. ``verbose`` as in ``training.fit``. The model is shared
-    by every caller in the process: clone it before changing its weights.
+    See ``train_digitsnet``. The model is shared by every caller in the process: clone it
+    before changing its weights.
     """
-    key = recipe_hash(recipe)
-    if key not in _MEMORY:
-        path = model_path(recipe)
-        if path.exists():
-            model = keras.models.load_model(path)
-        else:
-            model = _train(recipe, verbose)
-            # A temporary name first, so an interrupted save never looks like a finished model.
-            partial = path.with_name(path.name + ".partial.keras")
-            model.save(partial)
-            partial.replace(path)
-        _MEMORY[key] = model
-    return _MEMORY[key]
+    return train_digitsnet(recipe, verbose=verbose)[0]
 
 
 def _train(recipe, verbose):
@@ -97,7 +94,7 @@ def _train(recipe, verbose):
     digits = data.load_digits(image_size=recipe.image_size)
     config.seed_everything(recipe.seed)
     model = digits_convnet(digits.x_train.shape[1:], recipe.widths, recipe.dropout)
-    training.fit(model, digits.x_train, digits.y_train, validation=(digits.x_test, digits.y_test),
+    history = training.fit(model, digits.x_train, digits.y_train, validation=(digits.x_test, digits.y_test),
                  epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
                  seed=recipe.seed, verbose=verbose)
-    return model
+    return model, history

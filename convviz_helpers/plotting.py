@@ -119,7 +119,7 @@ def show_top_k(model, image, k=5, class_names=None, decode=None, layer=None, alp
     ``image`` (H, W, 3) in the model's input range (``input_range``; [0, 1] for the book's
     models); a single sigmoid unit shows its two classes. Class names: ``class_names`` (a list
     indexed by class), else ``decode`` (like ``keras.applications.imagenet_utils.decode_predictions``), else
-    ImageNet's names for 1000-class models (``models.decode_predictions``, downloaded once),
+    ImageNet's names for 1000-class models (``models.decode_predictions``, shipped offline),
     else ``data.SHAPE_CLASSES`` for ShapesNet. All k classes are explained in one batch.
     Returns the matplotlib Figure.
     """

@@ -2,18 +2,18 @@
 
 - ``shapes_convnet(...)`` builds an untrained ShapesNet.
 - ``RECIPE`` is everything that decides the trained model (data, architecture, optimisation).
-- ``train_shapesnet(recipe)`` returns ``(model, history)``: trained on the first call, then
-  loaded from ``<cache>/shapesnet-<hash>.keras`` (history from the ``.json`` beside it), where
-  the hash is that of the recipe, so a changed recipe trains a new model instead of loading a
-  stale one. ``shapes_model`` / ``shapes_history`` return one half each.
+- ``train_shapesnet(recipe)`` returns ``(model, history)``: the weights shipped with the
+  package for the book's recipe (see ``convviz_helpers.trained``), or for another recipe
+  trained on the first call and cached under the recipe's hash. ``shapes_model`` /
+  ``shapes_history`` return one half each.
+- ``train(recipe)`` always trains now (the training chapter does, to compare with the shipped
+  model).
 """
 
 import dataclasses
-import hashlib
-import json
 import time
 
-from . import config, training
+from . import config, trained, training
 from ._tf import keras
 
 
@@ -49,8 +49,6 @@ RECIPE = Recipe()
 
 # Class count of make_shapes; checked against data.SHAPE_CLASSES when training.
 NUM_CLASSES = 6
-
-_MEMORY = {}  # recipe hash -> (model, history), so a kernel loads each model once
 
 
 def shapes_convnet(input_size=64, num_classes=NUM_CLASSES, widths=(32, 64, 128), augment=False, dropout=0.2):
@@ -103,47 +101,36 @@ def shapes_convnet(input_size=64, num_classes=NUM_CLASSES, widths=(32, 64, 128),
 
 def recipe_hash(recipe=RECIPE):
     """12 hex digits of the SHA-256 of the recipe's fields as sorted JSON."""
-    text = json.dumps(recipe.to_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return trained.recipe_hash(recipe)
 
 
 def model_path(recipe=RECIPE):
-    """Where the trained model for ``recipe`` is cached: ``<cache>/shapesnet-<hash>.keras``."""
-    return config.cache_dir() / f"shapesnet-{recipe_hash(recipe)}.keras"
+    """Where a model trained here for ``recipe`` is cached: ``<cache>/shapesnet-<hash>.weights.h5``."""
+    return trained.cached_path("shapesnet", recipe)
+
+
+def _build(recipe):
+    return shapes_convnet(recipe.image_size, NUM_CLASSES, recipe.widths, augment=recipe.augment,
+                          dropout=recipe.dropout)
 
 
 def train_shapesnet(recipe=RECIPE, *, verbose=None):
     """The ShapesNet trained with ``recipe`` and its training history: ``(model, history)``.
 
-    Looks in this process's memory, then in the cache folder, and trains (then saves) only when
-    neither has it. ``history`` maps ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` to
-    one float per epoch, plus ``seconds``: the training time. ``verbose`` as in ``training.fit``.
-    The model is shared by every caller in the process: clone it before changing its weights.
+    For the book's ``RECIPE`` the package ships the weights (same model, same numbers on every
+    run); another recipe is trained on the first call (minutes on a CPU) and cached, see
+    ``convviz_helpers.trained``. ``history`` maps ``loss``, ``accuracy``, ``val_loss``,
+    ``val_accuracy`` to one float per epoch, plus ``seconds``: the training time. ``verbose`` as
+    in ``training.fit``. The model is shared by every caller in the process: clone it before
+    changing its weights.
     """
-    key = recipe_hash(recipe)
-    if key not in _MEMORY:
-        path = model_path(recipe)
-        history_path = path.with_suffix(".json")
-        if path.exists() and history_path.exists():
-            model = keras.models.load_model(path)
-            history = json.loads(history_path.read_text())["history"]
-        else:
-            model, history = _train(recipe, verbose)
-            # Write under a temporary name first so an interrupted save never leaves a file
-            # that a later call would take for a finished model.
-            partial = path.with_name(path.name + ".partial.keras")
-            model.save(partial)
-            history_path.write_text(json.dumps({"recipe": recipe.to_dict(), "history": history}, indent=1))
-            partial.replace(path)
-        _MEMORY[key] = (model, history)
-    return _MEMORY[key]
+    return trained.load("shapesnet", recipe, lambda: _build(recipe), lambda: train(recipe, verbose=verbose))
 
 
 def shapes_model(recipe=RECIPE, *, verbose=None):
     """The book's trained ShapesNet (a keras.Model: (n, 64, 64, 3) in [0, 1] -> (n, 6) softmax).
 
-    Trains with ``recipe`` on the first call (a few minutes on a CPU) and caches it; later calls
-    load it from the cache. See ``train_shapesnet``.
+    The shipped weights for the book's recipe; see ``train_shapesnet``.
     """
     return train_shapesnet(recipe, verbose=verbose)[0]
 
@@ -155,10 +142,15 @@ def shapes_history(recipe=RECIPE, *, verbose=None):
 
 def clear_memory_cache():
     """Forget models held in memory, so the next call loads from disk (the cache stays)."""
-    _MEMORY.clear()
+    trained.clear_memory()
 
 
-def _train(recipe, verbose):
+def train(recipe=RECIPE, *, verbose=None):
+    """Train a ShapesNet with ``recipe`` now, whatever is shipped or cached: ``(model, history)``.
+
+    Deterministic as far as TensorFlow allows on a CPU (seeded data, initialisation and
+    shuffling, deterministic ops); ``history`` as in ``train_shapesnet``. Nothing is saved.
+    """
     from . import data
 
     if len(data.SHAPE_CLASSES) != NUM_CLASSES:
@@ -166,9 +158,7 @@ def _train(recipe, verbose):
     train = data.make_shapes(recipe.train_size, image_size=recipe.image_size, seed=recipe.train_seed)
     val = data.make_shapes(recipe.val_size, image_size=recipe.image_size, seed=recipe.val_seed)
     config.seed_everything(recipe.seed)
-    model = shapes_convnet(
-        recipe.image_size, NUM_CLASSES, recipe.widths, augment=recipe.augment, dropout=recipe.dropout
-    )
+    model = _build(recipe)
     start = time.perf_counter()
     history = training.fit(
         model,

@@ -2,9 +2,10 @@
 
 Run after the build (`make test` does: build, then `pytest -m browser tests/test_book.py`).
 Checks that each page renders, every image the site serves has loaded, no internal link is
-broken, chapter pages hide the Colab set-up cell and launch this repository's notebook on
-Colab. Saves each toc page's first screen to _build/screenshots/<page>.png, and the screen
-around its first figure to <page>-figure.png.
+broken, formulas are typeset by the site's own copy of MathJax (no raw TeX left, with every
+other host unreachable), chapter pages hide the Colab set-up cell and launch this repository's
+notebook (as _config.yml names it) on Colab. Saves each toc page's first screen to
+_build/screenshots/<page>.png, and the screen around its first figure to <page>-figure.png.
 
 Without Chromium the tests fail and say so: a browser test must never pass unseen.
 """
@@ -20,17 +21,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from book_config import repository
 from toc_files import ROOT, toc_entries, toc_notebooks
 
 pytestmark = pytest.mark.browser
 
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-COLAB = "https://colab.research.google.com/github/convviz/convviz/blob/main/"
+COLAB = repository().colab_prefix  # https://colab.research.google.com/github/OWNER/NAME/blob/BRANCH/
 
 # Headless and quiet: no GPU, no sandbox (we run as root in CI containers), and nothing that
-# phones home. The host-resolver rule makes every non-local name fail at once, so pages that
-# reference a CDN (MathJax) load fast and identically with or without a network.
+# phones home. The host-resolver rule makes every non-local name fail at once: the pages are
+# seen as on a machine with no network, so anything they need (MathJax) must come from the site.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -58,6 +60,63 @@ def _page_of(entry):
 
 TOC_PAGES = {_page_of(entry) for entry in toc_entries()}
 CHAPTER_PAGES = {_page_of(nb): Path(nb).name for nb in toc_notebooks()}  # page -> notebook
+# Pages with formulas: Sphinx writes each as <span|div class="math notranslate ...">\(...\)</...>.
+MATH_PAGES = [p for p in PAGES if 'class="math notranslate' in (SITE / p).read_text(errors="replace")]
+
+# Waits until MathJax has typeset the page and its fonts have loaded (or failed), then reports
+# what a reader sees. Raw TeX is looked for in the page's visible text with code hidden, since
+# a code cell may legitimately show a backslash or dollar signs.
+MATH_REPORT_JS = r"""
+const done = arguments[arguments.length - 1];
+const report = (startupError) => {
+  const hideCode = document.createElement("style");
+  hideCode.textContent = "pre, code, .highlight { display: none !important; }";
+  document.head.appendChild(hideCode);
+  const text = document.body.innerText;
+  hideCode.remove();
+  const raw = [];
+  for (const pattern of [/\\\(/g, /\\\[/g, /\$\$/g]) {
+    for (const m of text.matchAll(pattern)) {
+      raw.push(text.slice(Math.max(0, m.index - 30), m.index + 50));
+    }
+  }
+  const failedFonts = [], loadedFonts = [];
+  document.fonts.forEach(f => {
+    if (/MJX/i.test(f.family) && f.status === "error") failedFonts.push(f.family);
+    if (/MJX/i.test(f.family) && f.status === "loaded") loadedFonts.push(f.family);
+  });
+  const maths = Array.from(document.querySelectorAll("span.math, div.math"));
+  done({
+    startupError: startupError,
+    math: maths.length,
+    untypeset: maths.filter(e => !e.querySelector("mjx-container")).map(e => e.textContent.slice(0, 80)),
+    containers: document.querySelectorAll("mjx-container").length,
+    errors: Array.from(document.querySelectorAll("mjx-merror"),
+                       e => e.getAttribute("data-mjx-error") || e.textContent),
+    scripts: Array.from(document.scripts, s => s.src).filter(src => /mathjax/i.test(src)),
+    failedFonts: failedFonts,
+    loadedFonts: loadedFonts,
+    raw: raw.slice(0, 5),
+  });
+};
+if (!document.querySelector("span.math, div.math")) {
+  report(null);
+} else {
+  const deadline = Date.now() + 30000;
+  (function wait() {
+    const mj = window.MathJax;  // the page's config object until MathJax itself has loaded
+    if (mj && mj.startup && mj.startup.promise) {
+      mj.startup.promise
+        .then(() => { void document.body.offsetHeight; return document.fonts.ready; })
+        .then(() => report(null), e => report("MathJax failed: " + e));
+    } else if (Date.now() > deadline) {
+      report("MathJax never started (its script did not load?)");
+    } else {
+      setTimeout(wait, 100);
+    }
+  })();
+}
+"""
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -103,6 +162,7 @@ def browser():
         options=options, service=webdriver.ChromeService(executable_path=chromedriver)
     )
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)  # MATH_REPORT_JS gives up on MathJax after 30 s
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()  # a removed chapter must not leave its screenshot behind
@@ -136,6 +196,16 @@ def _broken_internal_links(hrefs, site_url):
     return broken
 
 
+def test_site_has_math_and_its_own_mathjax():
+    """The math checks in test_page are not vacuous: the book has formulas, and MathJax is in the site."""
+    assert MATH_PAGES, "No page has a formula: is myst's dollarmath still enabled in _config.yml?"
+    mathjax = SITE / "_static" / "mathjax" / "tex-chtml.js"
+    assert mathjax.is_file(), (
+        f"{mathjax.relative_to(ROOT)} is missing: the site would need a CDN for its formulas "
+        "(sphinx-mathjax-offline in requirements.txt and _config.yml copies it)"
+    )
+
+
 def test_site_has_every_toc_page():
     """Each document in _toc.yml became a page (the per-page tests below cover only what exists)."""
     missing = sorted(page for page in TOC_PAGES if not (SITE / page).is_file())
@@ -145,7 +215,16 @@ def test_site_has_every_toc_page():
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page(page, site_url, browser):
-    browser.get(site_url + page)
+    url = site_url + page
+    browser.get(url)
+    # index.html is only a meta refresh to the first page. Check the page the reader lands on:
+    # read mid-redirect, the blank page in between showed an empty body (seen on a busy CPU).
+    if 'http-equiv="refresh"' in (SITE / page).read_text(errors="replace").lower():
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 30).until(
+            lambda d: d.current_url != url and d.execute_script("return document.readyState") == "complete"
+        )
     state = browser.execute_script(
         """return {
             title: document.title,
@@ -165,6 +244,20 @@ def test_page(page, site_url, browser):
     assert state["title"].strip(), f"{page}: empty <title>"
     assert state["text"].strip(), f"{page}: empty body"
     assert "404" not in state["title"], f"{page}: title says {state['title']!r}"
+
+    # Formulas are typeset by the site's own MathJax: no host but 127.0.0.1 resolves here.
+    math = browser.execute_async_script(MATH_REPORT_JS)
+    remote = [src for src in math["scripts"] if not src.startswith(site_url)]
+    assert not remote, f"{page}: MathJax loaded from outside the site: {remote}"
+    assert not math["raw"], f"{page}: raw TeX visible to readers: {math['raw']}"
+    if page in MATH_PAGES:
+        assert not math["startupError"], f"{page}: {math['startupError']}"
+        assert math["math"] and not math["untypeset"], f"{page}: formulas left as TeX: {math['untypeset']}"
+        assert math["containers"] >= math["math"], f"{page}: {math}"
+        assert not math["errors"], f"{page}: MathJax could not typeset: {math['errors']}"
+        assert not math["failedFonts"], f"{page}: MathJax fonts that did not load: {math['failedFonts']}"
+        # Without its fonts MathJax still draws, in the browser's fonts: wrong, and no error.
+        assert math["loadedFonts"], f"{page}: no MathJax font loaded"
 
     # Images the site serves have loaded. External ones (the Colab badge) cannot load on a
     # closed network and are the browser's business, not the build's.

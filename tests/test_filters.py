@@ -209,15 +209,15 @@ def test_kernel_images_first_layer_and_deeper(net):
         filters.kernel_images(net, "bn2")
 
 
-def test_digits_model_is_trained_and_cached():
-    from convviz_helpers import data, training
+def test_digits_model_is_shipped_and_reloads():
+    from convviz_helpers import data, trained, training
 
     model = digitsnet.digits_model()
     digits = data.load_digits(image_size=digitsnet.RECIPE.image_size)
     x_test, y_test = digits.x_test, digits.y_test
     assert training.evaluate(model, x_test, y_test) > 0.9
-    assert digitsnet.model_path().exists()
-    digitsnet._MEMORY.clear()
+    trained.clear_memory()
+    assert trained.source("digitsnet", digitsnet.RECIPE) == "shipped"
     reloaded = digitsnet.digits_model()
     np.testing.assert_allclose(reloaded.predict(x_test[:8], verbose=0), model.predict(x_test[:8], verbose=0),
                                rtol=1e-5, atol=1e-6)

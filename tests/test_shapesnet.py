@@ -86,7 +86,7 @@ def test_changed_recipe_has_a_new_hash_and_retrains(tmp_cache):
     assert shapesnet.recipe_hash(changed) != shapesnet.recipe_hash(TINY)
     assert not shapesnet.model_path(changed).exists()
     shapesnet.train_shapesnet(changed, verbose=0)
-    assert sorted(p.name for p in tmp_cache.glob("shapesnet-*.keras")) == sorted(
+    assert sorted(p.name for p in tmp_cache.glob("shapesnet-*.weights.h5")) == sorted(
         [shapesnet.model_path(TINY).name, shapesnet.model_path(changed).name]
     )
 
