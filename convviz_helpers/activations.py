@@ -43,7 +43,7 @@ def _paths(model):
     return keys
 
 
-def shown_layers(model):
+def shown_layers(model, image_shape=None):
     """The layers ``feature_maps(model, images)`` returns when ``layers`` is None, shallow to deep.
 
     Every layer (nested models searched, in order) with one rank-4 output, from the first
@@ -51,16 +51,23 @@ def shown_layers(model):
     Inception's Concatenate). Left out: everything before the first convolution (input,
     preprocessing, augmentation), nested models themselves (their layers are listed),
     dropout/noise, padding, cropping, reshaping and upsampling. Returns a list of layer objects.
+    A model without a graph (subclassed) is traced once at ``image_shape`` (H, W, C) and its
+    layers are listed in the order its ``call`` ran them.
     """
     chosen, seen_conv = [], False
-    for _, layer in iter_layers(model):
+    if gradients.graph_outputs(model) is None and image_shape is not None:
+        listed = gradients.called_layers(model, image_shape)
+    else:
+        listed = [layer for _, layer in iter_layers(model)]
+    for layer in listed:
         seen_conv = seen_conv or is_conv(layer)
         if not seen_conv or isinstance(layer, keras.Model):
             continue
         kind = type(layer).__name__
         if kind in _NOT_SHOWN or kind.startswith("Random"):
             continue
-        if output_rank(layer) == 4:
+        shape = gradients.layer_shape(model, layer, image_shape)
+        if shape is not None and len(shape) == 4:
             chosen.append(layer)
     return chosen
 
@@ -68,7 +75,8 @@ def shown_layers(model):
 def feature_maps(model, images, layers=None, batch_size=32):
     """The outputs of ``layers`` for ``images``, from one batched forward pass per chunk.
 
-    ``images``: (n, H, W, C) float in [0, 1] at the model's input size. ``layers``: None (see
+    ``images``: (n, H, W, C) float in the model's input range (``input_range``; [0, 1] for the
+    book's models) at the model's input size. ``layers``: None (see
     ``shown_layers``), or a layer name, path or object, or a list of them (searched through
     nested models; an unknown name raises ValueError listing the candidates). Returns a dict,
     shallow to deep when ``layers`` is None (else in the order asked), layer name (its path
@@ -77,15 +85,17 @@ def feature_maps(model, images, layers=None, batch_size=32):
     """
     images = inputs.image_batch(images, model)
     if layers is None:
-        chosen = shown_layers(model)
+        chosen = shown_layers(model, images.shape[1:])
     else:
         asked = [layers] if isinstance(layers, (str, keras.layers.Layer)) else list(layers)
         chosen = [find_layer(model, layer) for layer in asked]
     for layer in chosen:
-        if output_rank(layer) != 4:
+        shape = gradients.layer_shape(model, layer, images.shape[1:])
+        if shape is None or len(shape) != 4:
             raise ValueError(
                 f"Layer {layer.name!r} does not output feature maps (n, h, w, c); its output has "
-                f"rank {output_rank(layer)}. Pick a convolution, activation, normalisation or pooling layer."
+                f"rank {output_rank(layer) if shape is None else len(shape)}. Pick a convolution, "
+                "activation, normalisation or pooling layer."
             )
     keys = _paths(model)
     outputs = gradients.layer_outputs(model, images, chosen, batch_size=batch_size)

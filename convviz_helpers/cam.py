@@ -18,6 +18,12 @@ Conventions (see DESIGN.md): ``classes=None`` explains each image's top-1 class,
 same class for all, a sequence one class per image; scores are logits (pre-softmax) unless
 ``scores="probabilities"``; ``layer=None`` is ``models.last_conv_layer(model)``. A map with no
 positive evidence is returned as zeros (never NaN) and the call warns once.
+
+Readers' models: images are taken in the range the model expects (``input_range``: a leading
+``Rescaling(1/255)`` means 0-255 pixels); a single sigmoid unit is a two-class head (class 1
+is its logit z, class 0 is -z, and ``classes=None`` picks 1 where p > 0.5); a multi-output
+model is explained one output at a time with ``output=`` (index or name); a subclassed model
+works where ``tf.function`` can trace it.
 """
 
 import sys
@@ -26,7 +32,8 @@ import warnings
 import numpy as np
 
 from . import gradients, inputs, models
-from ._tf import tf
+from . import input_range as ranges
+from ._tf import keras, tf
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
@@ -43,22 +50,48 @@ def _batch_size(images, batch_size):
     return max(1, _VALUES_PER_CALL // int(np.prod(images.shape[1:])))
 
 
-def _feature_layer(model, layer):
-    """The layer object to explain at; it must output a feature map (n, h, w, c)."""
-    chosen = models.last_conv_layer(model) if layer is None else models.find_layer(model, layer)
-    if models.output_rank(chosen) != 4:
+def _traced_last_conv_layer(model, image_shape):
+    """``models.last_conv_layer`` for a model without a graph (subclassed): the same rule
+    applied to its layers in the order its ``call`` ran them, shapes from one trace."""
+    chosen, seen_conv = None, False
+    for layer in gradients.called_layers(model, image_shape):
+        if isinstance(layer, keras.Model):
+            continue
+        seen_conv = seen_conv or models.is_conv(layer)
+        shape = gradients.layer_shape(model, layer, image_shape)
+        spatial = shape is not None and len(shape) == 4 and (None in shape[1:3] or shape[1] * shape[2] > 1)
+        if seen_conv and spatial and type(layer).__name__ not in models._NOT_FEATURES:
+            chosen = layer
+    if chosen is None:
         raise ValueError(
-            f"Layer {chosen.name!r} outputs shape {tuple(chosen.output.shape)}, not a feature map "
+            f"Model {model.name!r} runs no convolutional layer with an image-shaped output; class "
+            "activation maps need one."
+        )
+    return chosen
+
+
+def _feature_layer(model, layer, image_shape=None):
+    """The layer object to explain at; it must output a feature map (n, h, w, c).
+
+    ``image_shape`` (H, W, C) lets a model without a graph (subclassed) be traced for shapes."""
+    if layer is None and gradients.graph_outputs(model) is None and image_shape is not None:
+        chosen = _traced_last_conv_layer(model, image_shape)
+    else:
+        chosen = models.last_conv_layer(model) if layer is None else models.find_layer(model, layer)
+    shape = gradients.layer_shape(model, chosen, image_shape)
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            f"Layer {chosen.name!r} outputs shape {shape}, not a feature map "
             "(n, h, w, c); class activation maps need a convolutional layer."
         )
     return chosen
 
 
-def _probe_layer(model, images, classes, layer, scores, batch_size):
+def _probe_layer(model, images, classes, layer, scores, batch_size, output=None):
     """(activations, gradients, classes) of ``layer`` for the validated ``images``."""
-    found = _feature_layer(model, layer)
+    found = _feature_layer(model, layer, images.shape[1:])
     result = gradients.probe(model, images, classes, [found], scores=scores,
-                             batch_size=_batch_size(images, batch_size))
+                             batch_size=_batch_size(images, batch_size), output=output)
     return result.activations[0], result.gradients[0], result.classes
 
 
@@ -106,10 +139,10 @@ def _finish(maps, images, what):
     return normalise(upsample(np.maximum(maps, 0.0), images.shape[1:3]), what)
 
 
-def _weighted_cam(weigh, model, images, classes, layer, scores, batch_size):
+def _weighted_cam(weigh, model, images, classes, layer, scores, batch_size, output):
     """Shared skeleton: ``weigh(A, G) -> (n, h, w)`` on the probed layer, then ``_finish``."""
     images = inputs.image_batch(images, model)
-    activations, grads, _ = _probe_layer(model, images, classes, layer, scores, batch_size)
+    activations, grads, _ = _probe_layer(model, images, classes, layer, scores, batch_size, output)
     return _finish(weigh(activations, grads), images, "heatmap")
 
 
@@ -138,31 +171,37 @@ def _layer_cam_map(activations, grads):
     return (np.maximum(grads, 0.0) * activations).sum(axis=-1)
 
 
-def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
+def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None,
+             output=None):
     """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
 
-    ``images`` (n, H, W, C) float in [0, 1]; ``classes`` None / int / n ints; ``layer`` a name
-    or layer (default ``models.last_conv_layer``); ``scores`` "logits" or "probabilities";
-    ``batch_size`` images per compiled call (None: as many as fit in about a million input
-    values, e.g. 85 images of 64 px, 6 of 224 px). Returns (n, H, W) float32 in [0, 1].
+    ``images`` (n, H, W, C) float in the model's input range (``input_range``: [0, 1] for the
+    book's models, [0, 255] for a model with ``Rescaling(1/255)`` inside); ``classes`` None /
+    int / n ints (a single sigmoid unit has two classes: 1 its logit, 0 the negated logit);
+    ``layer`` a name or layer (default ``models.last_conv_layer``); ``scores`` "logits" or
+    "probabilities"; ``batch_size`` images per compiled call (None: as many as fit in about a
+    million input values, e.g. 85 images of 64 px, 6 of 224 px); ``output`` which output of a
+    multi-output model (index or name). Returns (n, H, W) float32 in [0, 1].
     """
-    return _weighted_cam(_grad_cam_map, model, images, classes, layer, scores, batch_size)
+    return _weighted_cam(_grad_cam_map, model, images, classes, layer, scores, batch_size, output)
 
 
-def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
+def grad_cam_plus_plus(model, images, classes=None, layer=None, *, scores="logits", batch_size=None,
+                       output=None):
     """Grad-CAM++ (Chattopadhay et al. 2018): positive gradients weighted per position by alpha.
 
     alpha = G^2 / (2 G^2 + sum_ij(A) G^3), where G != 0. Arguments and result as ``grad_cam``.
     """
-    return _weighted_cam(_grad_cam_plus_plus_map, model, images, classes, layer, scores, batch_size)
+    return _weighted_cam(_grad_cam_plus_plus_map, model, images, classes, layer, scores, batch_size, output)
 
 
-def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
+def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None,
+              output=None):
     """Layer-CAM (Jiang et al. 2021): sum over channels of relu(G) * A, position by position.
 
     Arguments and result as ``grad_cam``; it stays sharp at early, high-resolution layers.
     """
-    return _weighted_cam(_layer_cam_map, model, images, classes, layer, scores, batch_size)
+    return _weighted_cam(_layer_cam_map, model, images, classes, layer, scores, batch_size, output)
 
 
 def _minmax(maps, axes):
@@ -172,25 +211,27 @@ def _minmax(maps, axes):
     return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
 
 
-def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=None):
+def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=None,
+              output=None):
     """Score-CAM (Wang et al. 2020): channels weighted by the rise in class probability when
     the input is masked by that channel's map.
 
     Each channel's activation map is upsampled to the input size and scaled to [0, 1]; the
-    masked copy is ``image * mask + baseline * (1 - mask)``. A channel's weight is the softmax
+    masked copy is ``image * mask + baseline * (1 - mask)`` (``baseline`` in the model's input
+    range; 0 is black in both [0, 1] and [0, 255]). A channel's weight is the softmax
     probability of the class for its masked copy minus that of the plain baseline image. All
     n * c copies go through ``gradients.predict`` in chunks of about ``copies_per_chunk``
     copies (the bound on memory). Arguments and result otherwise as ``grad_cam``.
     """
     images = inputs.image_batch(images, model)
-    found = _feature_layer(model, layer)
+    found = _feature_layer(model, layer, images.shape[1:])
     batch_size = _batch_size(images, batch_size)
-    first = gradients.probe(model, images, classes, [found], batch_size=batch_size)
+    first = gradients.probe(model, images, classes, [found], batch_size=batch_size, output=output)
     activations, chosen = first.activations[0], first.classes
     n, _, _, channels = activations.shape
     per_chunk = max(1, copies_per_chunk // channels)
     base = np.full((1, *images.shape[1:]), baseline, np.float32)
-    base_score = gradients.predict(model, base, "probabilities")[0]  # (K,)
+    base_score = gradients.predict(model, base, "probabilities", output=output)[0]  # (K,)
     weights = np.empty((n, channels), np.float32)
     for start in range(0, n, per_chunk):  # chunks of images, bounded by memory, not per image
         stop = min(n, start + per_chunk)
@@ -198,53 +239,55 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
         masks = _minmax(upsample(maps.reshape(-1, *maps.shape[2:]), images.shape[1:3]), (1, 2))
         masks = masks.reshape(stop - start, channels, *images.shape[1:3], 1)
         masked = images[start:stop, None] * masks + baseline * (1.0 - masks)
-        probs = gradients.predict(model, masked.reshape(-1, *images.shape[1:]), "probabilities", batch_size)
+        probs = gradients.predict(model, masked.reshape(-1, *images.shape[1:]), "probabilities", batch_size,
+                                  output=output)
         target = np.repeat(chosen[start:stop], channels)
         rise = probs[np.arange(len(target)), target] - base_score[target]
         weights[start:stop] = rise.reshape(stop - start, channels)
     return _finish(_channel_sum(activations, weights), images, "heatmap")
 
 
-def _input_gradient(model, images, classes, relu, scores, batch_size):
+def _input_gradient(model, images, classes, relu, scores, batch_size, output=None):
     return gradients.probe(model, images, classes, scores=scores, relu=relu, input_gradient=True,
-                           batch_size=_batch_size(images, batch_size))
+                           batch_size=_batch_size(images, batch_size), output=output)
 
 
-def saliency(model, images, classes=None, *, scores="logits", batch_size=None):
+def saliency(model, images, classes=None, *, scores="logits", batch_size=None, output=None):
     """Vanilla gradient saliency (Simonyan et al. 2014): the absolute gradient of the score with
-    respect to each pixel, maximum over channels.
+    respect to each pixel, maximum over channels. Arguments as ``grad_cam``.
 
     Returns (n, H, W) float32 in [0, 1] (each map divided by its maximum).
     """
     images = inputs.image_batch(images, model)
-    grads = _input_gradient(model, images, classes, "plain", scores, batch_size).input_gradient
+    grads = _input_gradient(model, images, classes, "plain", scores, batch_size, output).input_gradient
     return normalise(np.abs(grads).max(axis=-1), "saliency map")
 
 
 def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, scores="logits",
-                batch_size=None):
+                batch_size=None, output=None):
     """SmoothGrad (Smilkov et al. 2017): saliency averaged over noisy copies of each image.
 
     Gaussian noise of standard deviation ``noise`` * (max - min of the image) is added to
-    ``samples`` copies per image; the copies are clipped to [0, 1] (the models take [0, 1]
-    images) and all n * samples copies go through one batched probe. ``classes=None`` means
-    the top-1 class of the clean image. Returns (n, H, W) float32 in [0, 1].
+    ``samples`` copies per image; the copies are clipped to the model's input range and all
+    n * samples copies go through one batched probe. ``classes=None`` means the top-1 class of
+    the clean image. Returns (n, H, W) float32 in [0, 1].
     """
     images = inputs.image_batch(images, model)
     n = len(images)
-    wanted = inputs.class_indices(classes, n, gradients.num_classes(model))
-    top = gradients.predict(model, images, "outputs", _batch_size(images, batch_size)).argmax(axis=-1)
+    wanted = inputs.class_indices(classes, n, gradients.num_classes(model, output, images.shape[1:]))
+    top = gradients.predict(model, images, "outputs", _batch_size(images, batch_size), output=output).argmax(axis=-1)
     wanted = np.where(wanted < 0, top, wanted)
     spread = (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))).reshape(n, 1, 1, 1, 1)
     rng = np.random.default_rng(seed)
     noisy = images[:, None] + rng.normal(size=(n, samples, *images.shape[1:])).astype(np.float32) * noise * spread
-    noisy = np.clip(noisy, 0.0, 1.0).reshape(n * samples, *images.shape[1:])
-    grads = _input_gradient(model, noisy, np.repeat(wanted, samples), "plain", scores, batch_size).input_gradient
+    noisy = np.clip(noisy, *ranges.input_range(model)).reshape(n * samples, *images.shape[1:])
+    grads = _input_gradient(model, noisy, np.repeat(wanted, samples), "plain", scores, batch_size,
+                            output).input_gradient
     maps = np.abs(grads).max(axis=-1).reshape(n, samples, *images.shape[1:3]).mean(axis=1)
     return normalise(maps, "saliency map")
 
 
-def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=None):
+def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=None, output=None):
     """Guided backpropagation (Springenberg et al. 2015): the input gradient with every ReLU
     passing only positive gradients at positive inputs.
 
@@ -252,26 +295,27 @@ def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=
     ``plotting.gradient_image``.
     """
     images = inputs.image_batch(images, model)
-    return _input_gradient(model, images, classes, "guided", scores, batch_size).input_gradient
+    return _input_gradient(model, images, classes, "guided", scores, batch_size, output).input_gradient
 
 
-def deconvnet(model, images, classes=None, *, scores="logits", batch_size=None):
+def deconvnet(model, images, classes=None, *, scores="logits", batch_size=None, output=None):
     """Deconvnet (Zeiler & Fergus 2014): the input gradient with every ReLU passing only positive
     gradients, whatever its input. Returns raw gradients (n, H, W, C) float32."""
     images = inputs.image_batch(images, model)
-    return _input_gradient(model, images, classes, "deconvnet", scores, batch_size).input_gradient
+    return _input_gradient(model, images, classes, "deconvnet", scores, batch_size, output).input_gradient
 
 
-def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None):
+def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None,
+                    output=None):
     """Guided Grad-CAM: guided backpropagation times the (upsampled, [0, 1]) Grad-CAM map.
 
     Returns (n, H, W, C) float32: guided gradients kept where Grad-CAM finds the class.
     """
     images = inputs.image_batch(images, model)
-    activations, grads, chosen = _probe_layer(model, images, classes, layer, scores, batch_size)
+    activations, grads, chosen = _probe_layer(model, images, classes, layer, scores, batch_size, output)
     heatmaps = _finish(_grad_cam_map(activations, grads), images, "heatmap")
     # The same classes as Grad-CAM, resolved once, so both halves explain the same class.
-    guided = _input_gradient(model, images, chosen, "guided", scores, batch_size).input_gradient
+    guided = _input_gradient(model, images, chosen, "guided", scores, batch_size, output).input_gradient
     return guided * heatmaps[..., None]
 
 

@@ -18,8 +18,10 @@ Two modes:
 
 - plain (default), the recipe of *Deep Learning with Python*: start from grey plus a little
   noise, step along the normalised gradient of the filter's mean activation (a 2-pixel border
-  of the feature map left out, where zero padding dominates), keep pixels in [0, 1] by
-  clipping, and show the result standardised: ``clip(0.5 + 0.15 * (x - mean) / std, 0, 1)``.
+  of the feature map left out, where zero padding dominates), keep pixels in the model's input
+  range by clipping ([0, 1] for the book's models, [0, 255] for a model with ``Rescaling(1/255)``
+  inside; see ``input_range``), map them back to [0, 1] and show the result standardised:
+  ``clip(0.5 + 0.15 * (x - mean) / std, 0, 1)``.
   0.15 keeps about 99 % of a Gaussian's values inside [0, 1] (±3.3 standard deviations).
 - regularised (``regularized=True``), after Olah et al., "Feature Visualization" (Distill 2017)
   and their Lucid library: every step sees the image randomly shifted, scaled and rotated, so
@@ -40,6 +42,7 @@ import math
 import numpy as np
 
 from . import gradients, inputs, models
+from . import input_range as ranges
 from ._tf import keras, tf
 
 # The square root of the RGB covariance of natural photos (scikit-image's astronaut, coffee,
@@ -199,22 +202,24 @@ def _producer(model, layer):
     return found[0] if len(found) == 1 else None
 
 
-def feature_layer(model, layer, preactivation=True):
+def feature_layer(model, layer, preactivation=True, image_shape=None):
     """``(layer to record, layer to linearise or None, channels)`` for filter patterns.
 
     ``layer`` must have an image-shaped output (n, h, w, channels); raises ValueError otherwise.
     With ``preactivation``, a standalone ReLU layer is read at its input (the layer that feeds
-    it) and a layer with a fused activation is run without it.
+    it) and a layer with a fused activation is run without it. ``image_shape`` (H, W, C): where
+    a model has no graph (subclassed), the layer's shape comes from a trace at this shape.
     """
     found = models.find_layer(model, layer)
-    if isinstance(found, keras.Model) or models.output_rank(found) != 4:
-        shape = getattr(getattr(found, "output", None), "shape", "unknown")
+    shape = None if isinstance(found, keras.Model) else gradients.layer_shape(model, found, image_shape)
+    if shape is None or len(shape) != 4:
+        shape = shape or "unknown"
         raise ValueError(
             f"Layer {found.name!r} ({type(found).__name__}, output shape {shape}) has no filters: "
             "filter patterns need a layer whose output is image-shaped (n, h, w, channels), "
             "such as a convolution, its batch normalisation or its ReLU."
         )
-    channels = int(found.output.shape[-1])
+    channels = int(shape[-1])
     if not preactivation:
         return found, None, channels
     if isinstance(found, keras.layers.ReLU):
@@ -244,16 +249,12 @@ def _filter_objective(model, record, linear):
     return objective
 
 
-def _class_objective(model):
-    """``objective(images, classes (b,)) -> (b,)``: each image's logit of its own class."""
-    final, _ = gradients.final_activation(model)
+def _class_objective(model, found):
+    """``objective(images, classes (b,)) -> (b,)``: each image's logit of its own class
+    (``found``: the ``gradients.Head`` scored; a binary head's class 0 is minus its logit)."""
 
     def objective(images, classes):
-        if final is not None:
-            with gradients.linear_activation(final):
-                scores = model(images, training=False)
-        else:
-            scores = model(images, training=False)
+        scores = gradients.class_scores(model, images, "logits", found)
         return tf.gather(scores, classes, batch_dims=1)
 
     return objective
@@ -282,15 +283,17 @@ def _fourier_image(spectrum, size):
     return tf.sigmoid(mixed)
 
 
-def _initial(kind, targets, seed, size):
-    """Start values (k, ...) float32, drawn per target from ``(seed, target)``."""
+def _initial(kind, targets, seed, size, value_range=(0.0, 1.0)):
+    """Start values (k, ...) float32, drawn per target from ``(seed, target)``; pixels in
+    ``value_range`` (the model's input range)."""
+    low, high = value_range
     starts = []
     for target in targets:
         rng = np.random.default_rng([seed, int(target)])
         if kind == "fourier":
             starts.append(rng.normal(0.0, 0.01, (2, 3, size, size // 2 + 1)))
         else:  # grey plus a little uniform noise, as in Deep Learning with Python
-            starts.append(0.5 + rng.uniform(-0.1, 0.1, (size, size, 3)))
+            starts.append(low + (high - low) * (0.5 + rng.uniform(-0.1, 0.1, (size, size, 3))))
     return np.asarray(starts, dtype=np.float32)
 
 
@@ -321,16 +324,18 @@ def _transforms(targets, seed, steps, size, regularized):
 # --- the ascent ----------------------------------------------------------------------------
 
 
-def _program(model, objective, kind, size, native, regularized):
+def _program(model, objective, kind, size, native, regularized, value_range=(0.0, 1.0)):
     """A compiled ``run(params, targets, transforms, learning_rate) -> (params, values)`` doing
     ``len(transforms)`` normalised gradient-ascent steps on a batch of images.
 
-    ``params``: (b, ...) the images (pixels in [0, 1]) or their spectra; ``targets``: (b,) int32;
-    ``transforms``: (steps, b, 8); ``values``: (b,) the objective at the last step.
+    ``params``: (b, ...) the images (pixels in ``value_range``, the model's input range) or
+    their spectra; ``targets``: (b,) int32; ``transforms``: (steps, b, 8); ``values``: (b,) the
+    objective at the last step.
     """
+    low, high = (float(v) for v in value_range)
 
     def scored(params, targets, transform):
-        images = _fourier_image(params, size) if kind == "fourier" else params
+        images = low + (high - low) * _fourier_image(params, size) if kind == "fourier" else params
         if regularized:
             images = keras.ops.image.affine_transform(images, transform, interpolation="bilinear",
                                                       fill_mode="reflect")
@@ -356,16 +361,18 @@ def _program(model, objective, kind, size, native, regularized):
             rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=list(range(1, len(shape) + 1)), keepdims=True))
             params = params + learning_rate * grad / (rms + 1e-12)
             if kind == "pixels":
-                params = tf.clip_by_value(params, 0.0, 1.0)
+                params = tf.clip_by_value(params, low, high)
         return params, values
 
     return run
 
 
-def _images(params, kind, size):
-    """The images (b, S, S, 3) in [0, 1] that ``params`` describe."""
+def _images(params, kind, size, value_range=(0.0, 1.0)):
+    """The images (b, S, S, 3) in [0, 1] that ``params`` describe (pixels in ``value_range``
+    mapped back to [0, 1])."""
     if kind == "pixels":
-        return params
+        low, high = value_range
+        return (params - low) / (high - low)
     return _fourier_image(tf.constant(params), size).numpy()
 
 
@@ -383,7 +390,9 @@ def deprocess(images):
 
 def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning_rate,
             regularized, fourier, raw, batch_size, progress, desc):
-    """Shared loop of ``filter_patterns`` and ``class_patterns``: (k, S, S, 3) in [0, 1]."""
+    """Shared loop of ``filter_patterns`` and ``class_patterns``: (k, S, S, 3) in [0, 1].
+
+    ``objective(model)`` builds the objective for the model (a weak proxy of it)."""
     steps = _positive_int(steps, "steps")
     batch_size = _positive_int(batch_size, "batch_size")
     size, native = _image_size(model, image_size)
@@ -393,8 +402,15 @@ def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning
     rate = _LEARNING_RATES[kind] if learning_rate is None else float(learning_rate)
     if not rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-    run = gradients.compiled_for(model, ("ascent", *key, kind, size, native, bool(regularized)),
-                            lambda: _program(model, objective(), kind, size, native, regularized))
+    # The ascent runs in the model's own input range (a 0-255 model starts from grey 127.5 and
+    # is clipped to [0, 255]); pixel steps scale with the range so the same number of steps
+    # goes as far relative to it. Patterns come back in [0, 1].
+    value_range = ranges.input_range(model)
+    if kind == "pixels":
+        rate *= value_range[1] - value_range[0]
+    run = gradients.compiled_for(
+        model, ("ascent", *key, kind, size, native, bool(regularized), value_range),
+        lambda proxy: _program(proxy, objective(proxy), kind, size, native, regularized, value_range))
 
     # Steps run in up to ten calls per chunk only so a progress bar can move; one call would do.
     show = len(targets) > batch_size if progress is None else bool(progress)
@@ -405,13 +421,13 @@ def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning
     chunks = []
     for start in range(0, len(targets), batch_size):
         chunk = targets[start:start + batch_size]
-        params = tf.constant(_initial(kind, chunk, seed, size))
+        params = tf.constant(_initial(kind, chunk, seed, size, value_range))
         transforms = _transforms(chunk, seed, steps, size, regularized)
         for first in range(0, steps, per_call):
             part = tf.constant(transforms[first:first + per_call])
             params, _ = run(params, tf.constant(chunk), part, tf.constant(rate, tf.float32))
             bar.update(len(chunk) * len(part))
-        chunks.append(_images(params.numpy(), kind, size))
+        chunks.append(_images(params.numpy(), kind, size, value_range))
     bar.close()
     images = np.concatenate(chunks).astype(np.float32)
     return images if regularized or raw else deprocess(images)
@@ -422,13 +438,17 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
                     raw=False, batch_size=16, progress=None):
     """Images that excite filters of ``layer``, found by gradient ascent on the input.
 
-    ``model``: a keras.Model taking (n, H, W, 3) images in [0, 1] (preprocessing inside, nested
-    models fine). ``layer``: a name or layer object with an image-shaped output (n, h, w, c).
+    ``model``: a keras.Model taking (n, H, W, 3) images in its input range (``input_range``:
+    [0, 1] for the book's models, [0, 255] for one with ``Rescaling(1/255)`` inside; the ascent
+    starts from mid-grey of that range and is clipped to it), preprocessing inside, nested
+    models fine; a subclassed model needs ``image_size``. ``layer``: a name or layer object
+    with an image-shaped output (n, h, w, c).
     ``filters``: None (all c), an int, or a sequence of channel indices.
     ``steps``: ascent steps (>= 1). ``image_size``: side of the optimised images (default: the
     model's input size; another size is resized to it inside the objective).
     ``seed``: start noise and jitter are drawn per filter from ``(seed, filter)``.
-    ``learning_rate``: RMS change per step (default 0.03 for pixels, 0.05 for spectra).
+    ``learning_rate``: RMS change per step (default 0.03 for pixels, as a fraction of the input
+    range, 0.05 for spectra).
     ``regularized``: random jitter, scale and rotation every step; ``fourier``: (with
     ``regularized``) a colour-decorrelated Fourier parameterisation. ``preactivation``: optimise
     the filter before its ReLU (default; after it, dead filters stay grey). ``raw``: return
@@ -437,13 +457,15 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
     batches).
 
     Returns (k, S, S, 3) float32 in [0, 1], one image per requested filter, in request order:
-    plain images standardised for display (see ``deprocess``), regularised images as the model
-    saw them. Raises ValueError for a layer without channels, a filter out of range, steps < 1.
+    plain images standardised for display (see ``deprocess``), regularised and ``raw`` images as
+    the model saw them, mapped from its input range to [0, 1]. Raises ValueError for a layer
+    without channels, a filter out of range, steps < 1.
     """
-    record, linear, channels = feature_layer(model, layer, preactivation)
+    size, _ = _image_size(model, image_size)
+    record, linear, channels = feature_layer(model, layer, preactivation, (size, size, 3))
     targets = _indices(filters, channels, "filter")
     return _ascend(
-        model, ("filters", id(record), id(linear)), lambda: _filter_objective(model, record, linear),
+        model, ("filters", id(record), id(linear)), lambda proxy: _filter_objective(proxy, record, linear),
         targets, steps=steps, image_size=image_size, seed=seed, learning_rate=learning_rate,
         regularized=regularized, fourier=fourier, raw=raw, batch_size=batch_size,
         progress=progress, desc=f"{record.name} patterns",
@@ -451,17 +473,21 @@ def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, se
 
 
 def class_patterns(model, classes=None, *, steps=40, image_size=None, seed=0, learning_rate=None,
-                   regularized=False, fourier=False, raw=False, batch_size=16, progress=None):
+                   regularized=False, fourier=False, raw=False, batch_size=16, progress=None,
+                   output=None):
     """Images that maximise class scores of ``model``, one per class, optimised together.
 
     Maximises the logit (the score before a final softmax or sigmoid), because maximising a
     probability can succeed by lowering the other classes instead. ``classes``: None (all),
-    an int or a sequence of class indices. Other keywords as in ``filter_patterns``.
-    Returns (k, S, S, 3) float32 in [0, 1].
+    an int or a sequence of class indices; a single sigmoid unit has two classes (1 maximises
+    its logit, 0 minimises it). ``output``: which output of a multi-output model (index or
+    name). Other keywords as in ``filter_patterns``. Returns (k, S, S, 3) float32 in [0, 1].
     """
-    targets = _indices(classes, gradients.num_classes(model), "class")
+    size, _ = _image_size(model, image_size)
+    found = gradients.head(model, output, (size, size, 3))
+    targets = _indices(classes, found.classes, "class")
     return _ascend(
-        model, ("classes",), lambda: _class_objective(model), targets, steps=steps,
+        model, ("classes", output), lambda proxy: _class_objective(proxy, found), targets, steps=steps,
         image_size=image_size, seed=seed, learning_rate=learning_rate, regularized=regularized,
         fourier=fourier, raw=raw, batch_size=batch_size, progress=progress, desc="class patterns",
     )
@@ -471,9 +497,10 @@ def filter_scores(model, layer, images, filters=None, preactivation=True):
     """How strongly each image drives each requested filter: (n, k) float32, the filter's mean
     activation over the map (pre-activation by default, as the ascent optimises it).
 
-    ``images``: (n, H, W, 3) in [0, 1] at the model's input size.
+    ``images``: (n, H, W, 3) in the model's input range, at the model's input size.
     """
-    record, linear, channels = feature_layer(model, layer, preactivation)
+    images = inputs.image_batch(images, model)
+    record, linear, channels = feature_layer(model, layer, preactivation, images.shape[1:])
     targets = _indices(filters, channels, "filter")
     if linear is None:
         maps = gradients.layer_outputs(model, images, [record])[0]
@@ -485,9 +512,10 @@ def filter_scores(model, layer, images, filters=None, preactivation=True):
 def _linear_outputs(model, images, layer):
     """Outputs (n, h, w, c) of ``layer`` run without its activation."""
     images = inputs.image_batch(images, model)
+    shape = images.shape[1:]
 
-    def build():
-        @tf.function(input_signature=gradients.image_signature(model))
+    def build(model):
+        @tf.function(input_signature=gradients.image_signature(model, image_shape=shape))
         def run(batch):
             with gradients.recording([layer]) as records, gradients.linear_activation(layer):
                 model(batch, training=False)
@@ -495,5 +523,6 @@ def _linear_outputs(model, images, layer):
 
         return run
 
-    run = gradients.compiled_for(model, ("linear outputs", id(layer)), build)
+    key = ("linear outputs", id(layer), gradients.signature_shape(model, shape))
+    run = gradients.compiled_for(model, key, build)
     return np.concatenate([np.asarray(run(tf.constant(images[i:i + 32]))) for i in range(0, len(images), 32)])

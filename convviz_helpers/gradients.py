@@ -10,6 +10,12 @@ tracing ends. The traced graph keeps the model's own variables, so later weight 
 training, a randomisation test) are seen without retracing, and nested models (a pretrained
 base inside a Sequential) need no graph surgery. Everything TensorFlow-specific stays here, so
 another backend can be added by rewriting this file alone.
+
+Models as readers build them: ``head`` says which output is explained (``output=`` picks one of
+a multi-output model) and turns a single sigmoid unit into two classes (``class_scores``); a
+subclassed model, which has no graph to read, is traced once for its shapes (``trace``). The
+per-model caches hold models weakly and reach them only through weak proxies, so a model that
+the reader deletes is freed with everything compiled for it.
 """
 
 import contextlib
@@ -42,19 +48,22 @@ def _patched(obj, attr, value):
 
 
 @contextlib.contextmanager
-def recording(layers):
+def recording(layers, order=None):
     """While active, each call of a layer in ``layers`` appends its output to that layer's list.
 
     Yields one list per layer. Use inside a traced function: the lists hold graph tensors.
+    ``order``: a list that also receives ``(layer, output)`` for every call, in call order.
     """
     records = [[] for _ in layers]
     with contextlib.ExitStack() as stack:
         for layer, record in zip(layers, records):
             call = layer.call
 
-            def hooked(*args, _call=call, _record=record, **kwargs):
+            def hooked(*args, _call=call, _record=record, _layer=layer, **kwargs):
                 output = _call(*args, **kwargs)
                 _record.append(output)
+                if order is not None:
+                    order.append((_layer, output))
                 return output
 
             stack.enter_context(_patched(layer, "call", hooked))
@@ -117,36 +126,198 @@ def linear_activation(layer):
         yield
 
 
-def final_activation(model):
-    """``(layer, name)`` of the squashing at the end of ``model`` ("softmax"/"sigmoid"), or
-    ``(None, None)`` if the model already outputs logits."""
-    layer = model.layers[-1]
+def _squashing(layer):
+    """``(layer, "softmax" | "sigmoid")`` if ``layer`` squashes its output, else ``(None, None)``.
+    A nested model is looked into (its last layer)."""
     while isinstance(layer, keras.Model):
-        layer = layer.layers[-1]
+        layer = layer.layers[-1] if layer.layers else None
     if isinstance(layer, keras.layers.Softmax):
         return layer, "softmax"
     name = getattr(getattr(layer, "activation", None), "__name__", "")
     return (layer, name) if name in ("softmax", "sigmoid") else (None, None)
 
 
-def num_classes(model):
-    """Number of classes a single-output classifier scores (the size of its last axis)."""
-    shape = model.output_shape
-    if isinstance(shape, list) or len(shape) != 2:
-        raise ValueError(f"Model {model.name!r} has output shape {shape}; expected one (n, classes) output.")
-    return int(shape[-1])
+def final_activation(model, output=None):
+    """``(layer, name)`` of the squashing at the end of ``model``'s output ("softmax"/"sigmoid"),
+    or ``(None, None)`` if that output is already logits. ``output`` as in ``head``."""
+    found = head(model, output)
+    return found.final, found.kind
 
 
-def _scores(model, scores):
-    """Context for the forward pass and a function turning outputs into the requested scores."""
+def graph_outputs(model):
+    """``model.output`` (a tensor, list or dict of symbolic tensors), or None for a model without
+    a graph (a subclassed model, a Sequential never built on an ``Input``)."""
+    try:
+        return model.output
+    except (AttributeError, ValueError):
+        pass
+    # A Sequential built on an Input has `outputs` (a flat list) but no `output`.
+    outputs = getattr(model, "outputs", None)
+    if not outputs:
+        return None
+    return outputs[0] if len(outputs) == 1 else list(outputs)
+
+
+def _producer(model, tensor, flat_index):
+    """The layer of ``model`` whose output is the symbolic ``tensor`` (None if not found).
+
+    By identity where the layer's first call made ``tensor``; else by ``model.output_names``
+    (the producing layers' names, in flattened output order) at ``flat_index``; else, for a
+    single output, the model's last layer (a nested model called on the outer input makes a
+    new tensor that is no layer's ``output``)."""
+    for layer in model.layers:
+        try:
+            if layer.output is tensor:
+                return layer
+        except (AttributeError, ValueError):
+            continue  # a layer called several times has no single output
+    names = list(getattr(model, "output_names", None) or [])
+    if flat_index < len(names):
+        try:
+            return model.get_layer(names[flat_index])
+        except ValueError:
+            pass
+    outputs = getattr(model, "outputs", None) or []
+    return model.layers[-1] if len(outputs) == 1 and model.layers else None
+
+
+def _output_keys(structure):
+    """The keys ``output=`` may use: list positions, or a dict's keys in order."""
+    if isinstance(structure, dict):
+        return list(structure)
+    if isinstance(structure, (list, tuple)):
+        return list(range(len(structure)))
+    return [None]
+
+
+def _resolve_output(model, keys, output, names=()):
+    """The key (list index or dict key) that ``output`` names among ``keys``; ValueError if none."""
+    shown = ", ".join(repr(k) for k in (names or keys))
+    if keys == [None]:
+        if output in (None, 0) or (names and output in names):
+            return None
+        raise ValueError(f"Model {model.name!r} has a single output; output={output!r} names none (drop it).")
+    if output is None and len(keys) == 1:
+        return keys[0]
+    if output is None:
+        raise ValueError(
+            f"Model {model.name!r} has {len(keys)} outputs ({shown}); pick the one to explain with "
+            "output=<index or name>, e.g. output=0."
+        )
+    if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+        if not -len(keys) <= output < len(keys):
+            raise ValueError(
+                f"output={output} is out of range: model {model.name!r} has {len(keys)} outputs ({shown})."
+            )
+        return keys[int(output)]
+    if isinstance(output, str):
+        if output in keys:
+            return output
+        if output in names:
+            return keys[list(names).index(output)]
+    raise ValueError(f"Model {model.name!r} has no output {output!r}; its outputs are {shown} (by index or name).")
+
+
+def _pick(result, key):
+    """The chosen output of a model's return value (a tensor, list or dict)."""
+    if not isinstance(result, (list, tuple, dict)):
+        return result  # one tensor (Keras may unwrap a model built with a one-element list)
+    if key is None:
+        return result[0] if isinstance(result, (list, tuple)) else result
+    return result[key]
+
+
+@dataclass(frozen=True)
+class Head:
+    """Which output of a model is explained and how its values become class scores.
+
+    ``key``: None for a single-output model, else the list index or dict key of the output.
+    ``units``: size of the output's last axis. ``final``: the layer whose softmax or sigmoid
+    ends the output (run without it for logits), or None. ``kind``: "softmax", "sigmoid" or
+    None. A single unit (``units == 1``) is a binary classifier: two classes, 1 the logit and
+    0 its negative (see ``class_scores``).
+    """
+
+    key: object
+    units: int
+    final: object
+    kind: object
+
+    @property
+    def binary(self):
+        """True for a single-unit (sigmoid or logit) binary classifier."""
+        return self.units == 1
+
+    @property
+    def classes(self):
+        """Number of classes: 2 for a single unit, else ``units``."""
+        return 2 if self.binary else self.units
+
+
+def _check_rank(model, shape):
+    if shape is None or len(shape) != 2:
+        raise ValueError(
+            f"Model {model.name!r} has output shape {shape}; expected one (n, classes) output "
+            "(pick another output with output=, or explain a classifier)."
+        )
+
+
+def head(model, output=None, image_shape=None):
+    """The ``Head`` that ``output`` picks: None for a single-output model, else an index or a
+    name (a dict key, or a name in ``model.output_names``).
+
+    Functional and Sequential models are read from their graph. A model without one (a
+    subclassed ``keras.Model``) is traced once at ``image_shape`` (H, W, C); its final softmax
+    or sigmoid is the last layer called whose output is the model's output.
+    Raises ValueError for a multi-output model without ``output``, an unknown output, or an
+    output that is not (n, classes).
+    """
+    structure = graph_outputs(model)
+    if structure is None:
+        return _traced_head(model, output, image_shape)
+    keys = _output_keys(structure)
+    names = tuple(getattr(model, "output_names", None) or ())
+    if isinstance(structure, dict) or len(names) != len(keys):
+        names = ()
+    key = _resolve_output(model, keys, output, names)
+    tensor = _pick(structure, key)
+    _check_rank(model, tuple(tensor.shape))
+    # output_names follow the flattened outputs: a dict's values sorted by key.
+    flat = sorted(keys).index(key) if isinstance(structure, dict) else (key or 0)
+    final, kind = _squashing(_producer(model, tensor, flat))
+    return Head(key, int(tensor.shape[-1]), final, kind)
+
+
+def num_classes(model, output=None, image_shape=None):
+    """Number of classes the chosen output scores: its last axis, or 2 for a single sigmoid
+    (or logit) unit. ``output`` and ``image_shape`` as in ``head``."""
+    return head(model, output, image_shape).classes
+
+
+def class_scores(model, images, scores="logits", found=None):
+    """Inside a traced function: the (n, K) class ``scores`` of ``model`` for ``images``.
+
+    ``found``: the ``Head`` to score (default ``head(model)``, the single output).
+    ``scores``: "logits" (the final softmax or sigmoid left out), "probabilities" or "outputs"
+    (as the model returns them). A binary head (one unit) gives two columns: class 0 then
+    class 1, i.e. (-z, z) for logits z and (1 - p, p) for probabilities p, so every method can
+    pick class 0 or 1 and the argmax is the predicted class (p > 0.5 gives 1).
+    """
     if scores not in SCORES:
         raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
-    layer, kind = final_activation(model)
-    if scores == "logits" and layer is not None:
-        return lambda: linear_activation(layer), lambda y: y
-    if scores == "probabilities" and kind is None:
-        return contextlib.nullcontext, tf.nn.softmax
-    return contextlib.nullcontext, lambda y: y
+    found = head(model) if found is None else found
+    linear = scores == "logits" and found.final is not None
+    with linear_activation(found.final) if linear else contextlib.nullcontext():
+        values = _pick(model(images, training=False), found.key)
+    is_logit = linear or found.kind is None
+    if found.binary:
+        if scores == "probabilities" and is_logit:
+            values = tf.sigmoid(values)
+            is_logit = False
+        return tf.concat([-values, values] if is_logit else [1.0 - values, values], axis=-1)
+    if scores == "probabilities" and found.kind is None:
+        return tf.nn.softmax(values)
+    return values
 
 
 def single_output(record, layer):
@@ -157,23 +328,162 @@ def single_output(record, layer):
     return record[0]
 
 
+# --- per-model caches --------------------------------------------------------------------------
+# Both are keyed weakly by the model, and their values never refer to the model (compiled
+# functions reach it through a weak proxy, traces keep only shapes and layer ids): otherwise a
+# value would keep its own key alive and no model would ever be freed.
 _compiled = weakref.WeakKeyDictionary()
+_traces = weakref.WeakKeyDictionary()
 
 
 def compiled_for(model, key, build):
-    """The compiled function cached for ``model`` under ``key``, built by ``build()`` the first time.
+    """The compiled function cached for ``model`` under ``key``, built by ``build(model)``.
 
-    Held weakly by model, so a second call with the same settings neither rebuilds nor retraces.
+    ``build`` receives a weak proxy of ``model`` and must reach the model only through it, so
+    the cache never keeps a model alive (``del model`` frees it and its compiled functions).
+    A second call with the same settings neither rebuilds nor retraces. For a model without a
+    graph (subclassed), the function is traced at once and a failure to trace becomes a
+    ValueError naming the functional API.
     """
     per_model = _compiled.setdefault(model, {})
     if key not in per_model:
-        per_model[key] = build()
+        built = build(weakref.proxy(model))
+        if graph_outputs(model) is None and getattr(built, "input_signature", None):
+            with _traceable(model):
+                built.get_concrete_function()
+        per_model[key] = built
     return per_model[key]
 
 
-def image_signature(model, *extra):
-    """A ``tf.function`` input signature: an image batch of any size for ``model``, then ``extra``."""
-    return [tf.TensorSpec((None, *inputs.model_input_shape(model)), tf.float32), *extra]
+@contextlib.contextmanager
+def _traceable(model):
+    """Turn a failure to trace a subclassed model into a ValueError that says what to do."""
+    try:
+        yield
+    except ValueError as error:
+        if "functional API" in str(error):
+            raise
+        raise _untraceable(model, error) from error
+    except (TypeError, AttributeError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError) as error:
+        raise _untraceable(model, error) from error
+
+
+def _untraceable(model, error):
+    # TensorFlow's own message ends with the actual cause, after a traceback of user code.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = lines[-1] if lines else type(error).__name__
+    return ValueError(
+        f"Model {model.name!r} ({type(model).__name__}, a subclassed keras.Model) could not be traced "
+        f"by TensorFlow ({type(error).__name__}: {cause}). "
+        "convviz explains a subclassed model only where tf.function can trace its call(), at the "
+        "image size it was built for (for patterns, pass that size as image_size=). Build the "
+        "same network with the functional API instead: inputs = keras.Input((H, W, C)); x = layer(inputs) "
+        "... ; model = keras.Model(inputs, outputs), then load the trained weights into it."
+    )
+
+
+def signature_shape(model, image_shape=None):
+    """(H, W, C) for the traced signature: the model's own input shape where it fixes one, the
+    images' shape where it does not (a subclassed model)."""
+    fixed = inputs.model_input_shape(model)
+    if image_shape is None:
+        return fixed
+    if graph_outputs(model) is not None:
+        return fixed
+    return tuple(int(v) for v in image_shape)
+
+
+def image_signature(model, *extra, image_shape=None):
+    """A ``tf.function`` input signature: an image batch of any size for ``model``, then ``extra``.
+
+    ``image_shape`` (H, W, C) fills in what the model does not fix (a subclassed model)."""
+    return [tf.TensorSpec((None, *signature_shape(model, image_shape)), tf.float32), *extra]
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """What one trace of a graph-less model showed: plain data only (no tensors, no layers)."""
+
+    outputs: tuple  # ((key, shape), ...) of the model's return value; key None for one tensor
+    shapes: dict  # id(layer) -> output shape, for layers called exactly once
+    order: tuple  # ids of layers in the order they were first called
+    final: dict  # output key -> id of the last layer called whose output is that output
+
+
+def trace(model, image_shape):
+    """Trace a graph-less (subclassed) ``model`` once at ``image_shape`` (H, W, C) and return a
+    ``_Trace`` of its outputs' and layers' shapes; cached per model and shape.
+
+    Raises ValueError naming the functional API when TensorFlow cannot trace the model.
+    """
+    if image_shape is None or None in tuple(image_shape):
+        raise ValueError(
+            f"Model {model.name!r} ({type(model).__name__}) has no input shape of its own (a subclassed "
+            "keras.Model): call it with images (for patterns, pass image_size=), or build it with the "
+            "functional API, keras.Model(keras.Input((H, W, C)), outputs)."
+        )
+    image_shape = tuple(int(v) for v in image_shape)
+    per_model = _traces.setdefault(model, {})
+    if image_shape in per_model:
+        return per_model[image_shape]
+    layers = [layer for _, layer in iter_layers(model) if not isinstance(layer, keras.Model)]
+    calls = []
+    seen = {}
+
+    def forward(images):
+        with recording(layers, order=calls) as records:
+            result = model(images, training=False)
+        seen["records"], seen["result"] = records, result
+        return result
+
+    with _traceable(model):
+        tf.function(forward).get_concrete_function(tf.TensorSpec((None, *image_shape), tf.float32))
+    result, records = seen["result"], seen["records"]
+    keys = _output_keys(result)
+    outputs = tuple((key, tuple(_pick(result, key).shape)) for key in keys)
+    shapes = {id(layer): tuple(record[0].shape) for layer, record in zip(layers, records)
+              if len(record) == 1 and hasattr(record[0], "shape")}
+    order = tuple(dict.fromkeys(id(layer) for layer, _ in calls))
+    final = {}
+    for key in keys:
+        tensor = _pick(result, key)
+        for layer, output in reversed(calls):
+            if output is tensor:
+                final[key] = id(layer)
+                break
+    found = _Trace(outputs, shapes, order, final)
+    per_model[image_shape] = found
+    return found
+
+
+def _traced_head(model, output, image_shape):
+    traced = trace(model, image_shape)
+    keys = [key for key, _ in traced.outputs]
+    key = _resolve_output(model, keys, output)
+    shape = dict(traced.outputs)[key]
+    _check_rank(model, shape)
+    by_id = {id(layer): layer for _, layer in iter_layers(model)}
+    final, kind = _squashing(by_id.get(traced.final.get(key)))
+    return Head(key, int(shape[-1]), final, kind)
+
+
+def layer_shape(model, layer, image_shape=None):
+    """Output shape of ``layer`` (batch axis included), from the graph where the model has one,
+    else from a trace at ``image_shape``; None when the layer has no single output."""
+    from .models import output_rank
+
+    if output_rank(layer) is not None:
+        return tuple(layer.output.shape)
+    if graph_outputs(model) is not None or image_shape is None:
+        return None
+    return trace(model, image_shape).shapes.get(id(layer))
+
+
+def called_layers(model, image_shape):
+    """The layers of a graph-less model in the order its ``call`` ran them (traced once)."""
+    traced = trace(model, image_shape)
+    by_id = {id(layer): layer for _, layer in iter_layers(model)}
+    return [by_id[i] for i in traced.order if i in by_id]
 
 
 @dataclass
@@ -194,23 +504,30 @@ class Probe:
 
 
 def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plain",
-          input_gradient=False, batch_size=32):
+          input_gradient=False, batch_size=32, output=None):
     """Activations of ``layers`` and gradients of the chosen class scores, for a whole batch.
 
-    ``images``: (n, H, W, C) in [0, 1]. ``classes``: None (top-1), an int, or one int per image.
-    ``layers``: layer names or objects (searched through nested models). ``scores``: "logits"
-    (the pre-softmax values when the model ends in softmax; the Grad-CAM paper's choice),
-    "probabilities" or "outputs" (as the model returns them). ``relu``: "plain", "guided" or
-    "deconvnet" backward rule for every ReLU. Compiled once per model and settings; runs in
-    chunks of ``batch_size`` images. Returns a ``Probe``.
+    ``images``: (n, H, W, C) in the model's input range (``input_range``; [0, 1] for the book's
+    models). ``classes``: None (top-1), an int, or one int per image. ``layers``: layer names or
+    objects (searched through nested models). ``scores``: "logits" (the pre-softmax values when
+    the model ends in softmax; the Grad-CAM paper's choice), "probabilities" or "outputs" (as
+    the model returns them); a single sigmoid unit counts as two classes (see
+    ``class_scores``). ``relu``: "plain", "guided" or "deconvnet" backward rule for every ReLU.
+    ``output``: which output of a multi-output model (index or name). Compiled once per model
+    and settings; runs in chunks of ``batch_size`` images. Returns a ``Probe``; its
+    ``input_gradient`` is per unit of the model's input range.
     """
     from .models import find_layer
 
     images = inputs.image_batch(images, model)
-    wanted = inputs.class_indices(classes, len(images), num_classes(model))
+    shape = images.shape[1:]
+    found = head(model, output, shape)
+    wanted = inputs.class_indices(classes, len(images), found.classes)
     layers = [find_layer(model, layer) for layer in layers]
-    key = ("probe", tuple(id(layer) for layer in layers), scores, relu, input_gradient)
-    run = compiled_for(model, key, lambda: _build_probe(model, layers, scores, relu, input_gradient))
+    key = ("probe", tuple(id(layer) for layer in layers), scores, relu, input_gradient, output,
+           signature_shape(model, shape))
+    run = compiled_for(model, key, lambda proxy: _build_probe(proxy, layers, scores, relu, input_gradient,
+                                                              found, shape))
     parts = [run(tf.constant(images[i:i + batch_size]), tf.constant(wanted[i:i + batch_size]))
              for i in range(0, len(images), batch_size)]
     joined = [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(parts[0]))]
@@ -224,15 +541,22 @@ def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plai
     )
 
 
-def _build_probe(model, layers, scores, relu, input_gradient):
-    forward_context, to_scores = _scores(model, scores)
+def _build_probe(model, layers, scores, relu, input_gradient, found, shape):
+    if scores not in SCORES:
+        raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
+    if relu not in RELU_RULES:
+        raise ValueError(f"Unknown ReLU rule {relu!r}; valid rules are {', '.join(RELU_RULES)}.")
+    # Layers are held weakly too: a nested model given as a layer would otherwise keep itself
+    # alive through this closure.
+    layer_refs = [weakref.ref(layer) for layer in layers]
 
-    @tf.function(input_signature=image_signature(model, tf.TensorSpec((None,), tf.int32)))
+    @tf.function(input_signature=image_signature(model, tf.TensorSpec((None,), tf.int32), image_shape=shape))
     def run(images, wanted):
-        with relu_rule(model, relu), forward_context(), recording(layers) as records:
+        layers = [ref() for ref in layer_refs]
+        with relu_rule(model, relu), recording(layers) as records:
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                outputs = to_scores(model(images, training=False))
+                outputs = class_scores(model, images, scores, found)
                 top = tf.argmax(outputs, axis=-1, output_type=tf.int32)
                 chosen = tf.where(wanted < 0, top, wanted)
                 # Images never interact (training=False), so the gradient of the batch sum is
@@ -249,18 +573,21 @@ def _build_probe(model, layers, scores, relu, input_gradient):
 def layer_outputs(model, images, layers, batch_size=32):
     """The outputs of ``layers`` for ``images`` from one forward pass per chunk.
 
-    ``images``: (n, H, W, C) in [0, 1]; ``layers``: layer objects of ``model`` (nested models
-    included). Returns a list of numpy arrays, one per layer, batch first.
+    ``images``: (n, H, W, C) in the model's input range; ``layers``: layer objects of ``model``
+    (nested models included). Returns a list of numpy arrays, one per layer, batch first.
     """
     images = inputs.image_batch(images, model)
-    key = ("outputs", tuple(id(layer) for layer in layers))
+    shape = images.shape[1:]
+    key = ("outputs", tuple(id(layer) for layer in layers), signature_shape(model, shape))
+    layer_refs = [weakref.ref(layer) for layer in layers]
 
-    def build():
-        @tf.function(input_signature=image_signature(model))
+    def build(model):
+        @tf.function(input_signature=image_signature(model, image_shape=shape))
         def run(batch):
-            with recording(layers) as records:
+            chosen = [ref() for ref in layer_refs]
+            with recording(chosen) as records:
                 model(batch, training=False)
-            return [single_output(record, layer) for record, layer in zip(records, layers)]
+            return [single_output(record, layer) for record, layer in zip(records, chosen)]
 
         return run
 
@@ -269,24 +596,28 @@ def layer_outputs(model, images, layers, batch_size=32):
     return [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(layers))]
 
 
-def predict(model, images, scores="probabilities", batch_size=64):
+def predict(model, images, scores="probabilities", batch_size=64, output=None):
     """Class scores (n, K) for already-validated ``images``, compiled and chunked.
 
-    ``scores`` as in ``probe``. Used by methods that score many perturbed copies of an image
-    (Score-CAM, deletion curves), which is why it skips the input checks.
+    ``scores`` and ``output`` as in ``probe``; a single sigmoid unit gives two columns
+    (1 - p, p). Used by methods that score many perturbed copies of an image (Score-CAM,
+    deletion curves), which is why it skips the input checks.
     """
     images = np.asarray(images, dtype=np.float32)
-    forward_context, to_scores = _scores(model, scores)
+    shape = images.shape[1:]
+    if scores not in SCORES:
+        raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
 
-    def build():
-        @tf.function(input_signature=image_signature(model))
+    found = head(model, output, shape)
+
+    def build(model):
+        @tf.function(input_signature=image_signature(model, image_shape=shape))
         def run(batch):
-            with forward_context():
-                return to_scores(model(batch, training=False))
+            return class_scores(model, batch, scores, found)
 
         return run
 
-    run = compiled_for(model, ("predict", scores), build)
+    run = compiled_for(model, ("predict", scores, output, signature_shape(model, shape)), build)
     return np.concatenate([np.asarray(run(tf.constant(images[i:i + batch_size])))
                            for i in range(0, len(images), batch_size)])
 

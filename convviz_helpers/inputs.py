@@ -1,19 +1,33 @@
 """Checks on what users pass in, so every method fails the same clear way.
 
-Images are float32 in [0, 1], batch first, channels last. A wrong rank, channel count, size,
-range or a NaN is reported here, in the user's terms, rather than as a TensorFlow error from
-deep inside a traced function.
+Images are float32, batch first, channels last, in the range the model takes (``input_range``:
+[0, 1] for the book's models, often [0, 255] for a reader's model with ``Rescaling(1/255)``
+inside). A wrong rank, channel count, size, range or a NaN is reported here, in the user's
+terms, rather than as a TensorFlow error from deep inside a traced function.
 """
+
+import warnings
 
 import numpy as np
 
-# Float round-off from resizing or blending can leave values a hair outside [0, 1].
+from . import input_range as _ranges
+
+# Float round-off from resizing or blending can leave values a hair outside the range; this is
+# the allowance, as a fraction of the range's width.
 _RANGE_TOLERANCE = 1e-3
 
 
 def model_input_shape(model):
-    """The (H, W, C) a single-input model expects; H and W may be None (any size)."""
-    shapes = model.input_shape
+    """The (H, W, C) a single-input model expects; any of them may be None (not fixed).
+
+    A model without a graph (a subclassed ``keras.Model``) gives ``(None, None, None)``: its
+    input shape is then taken from the images it is called on.
+    """
+    try:
+        shapes = model.input_shape
+    except (AttributeError, ValueError):
+        # Subclassed models have no `input_shape`, built or not; the images will say.
+        return (None, None, None)
     if isinstance(shapes, list):
         if len(shapes) != 1:
             raise ValueError(f"Model {model.name!r} has {len(shapes)} inputs; convviz explains single-input image models.")
@@ -28,9 +42,11 @@ def model_input_shape(model):
 def image_batch(images, model=None, name="images"):
     """Return ``images`` as a float32 array (n, H, W, C) after checking it.
 
-    ``images``: array-like (n, H, W, C) with values in [0, 1]. With ``model``, the channel count
-    and (if the model fixes it) the spatial size must match the model's input.
-    Raises ValueError naming the problem and, where there is one, the fix.
+    ``images``: array-like (n, H, W, C) with values in the model's input range
+    (``input_range.read(model)``; [0, 1] without a model). With ``model``, the channel count and
+    (if the model fixes it) the spatial size must match the model's input. Values a hair
+    outside the range (round-off) are clipped into it. Raises ValueError naming the problem and,
+    where there is one, the fix; warns when a 0-255 model gets images that all lie in [0, 1].
     """
     arr = np.asarray(images)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
@@ -44,11 +60,20 @@ def image_batch(images, model=None, name="images"):
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).reshape(len(arr), -1).any(axis=1).sum())
         raise ValueError(f"{name} contains NaN or infinite pixels ({bad} of {len(arr)} images).")
+    expected = _ranges.read(model) if model is not None else _ranges.InputRange(*_ranges.DEFAULT, "the default")
     low, high = float(arr.min()), float(arr.max())
-    if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
-        hint = " They look like 0-255 values: divide by 255." if high > 1.5 else ""
-        raise ValueError(f"{name} must be in [0, 1]; got values from {low:.3g} to {high:.3g}.{hint}")
-    arr = np.clip(arr, 0.0, 1.0)
+    slack = _RANGE_TOLERANCE * (expected.high - expected.low)
+    if low < expected.low - slack or high > expected.high + slack:
+        raise ValueError(_range_message(name, model, expected, low, high))
+    if model is not None and expected.high > 1.5 and high <= 1.0 + _RANGE_TOLERANCE and high > 0:
+        warnings.warn(
+            f"{name} all lie in [0, 1] but model {model.name!r} takes {expected.text()} "
+            f"({expected.source}): to it they are almost black. Multiply them by "
+            f"{_ranges._number(expected.high)}, or if the model really takes [0, 1] images, declare it "
+            f"with {_ranges.declare_hint('model', (0, 1))}.",
+            stacklevel=_caller_stacklevel(),
+        )
+    arr = np.clip(arr, expected.low, expected.high)
     if model is not None:
         height, width, channels = model_input_shape(model)
         if channels is not None and arr.shape[-1] != channels:
@@ -62,6 +87,50 @@ def image_batch(images, model=None, name="images"):
                     f"expects {height}x{width}; resize them first."
                 )
     return arr
+
+
+def _range_message(name, model, expected, low, high):
+    """Why images out of the model's range are refused, and what to do: never advice that
+    would feed the model pictures in a range it was not trained on."""
+    got = f"got values from {low:.3g} to {high:.3g}"
+    if model is None:
+        hint = " They look like 0-255 values: divide by 255." if high > 1.5 and low >= -0.5 else ""
+        return f"{name} must be in [0, 1]; {got}.{hint}"
+    declared_by_user = expected.source.startswith("declared")
+    read_from_model = not declared_by_user and not expected.source.startswith("the default")
+    looks_255 = high > 1.5 and high <= 255 * (1 + _RANGE_TOLERANCE) and low >= -0.5
+    message = (f"{name} must be in {expected.text()}, the range model {model.name!r} takes "
+               f"({expected.source}); {got}.")
+    if read_from_model or declared_by_user:
+        if looks_255 and expected.high == 1.0:
+            message += " They look like 0-255 values: divide by 255."
+        else:
+            how = "change the declaration" if declared_by_user else "override what was read"
+            message += (f" Rescale the images to {expected.text()}, or {how}: "
+                        "model = cv.models.with_input_range(model, (low, high)).")
+        return message
+    # The default: nothing in the model says what it takes, so both fixes are offered.
+    if looks_255:
+        message += (
+            " If the model takes 0-255 pixels (its preprocessing is a function such as "
+            "preprocess_input rather than a layer, or it was trained on raw pixels), declare it once: "
+            f"model = {_ranges.declare_hint('model', (0, 255))}. If it takes [0, 1] images, "
+            "divide by 255."
+        )
+    else:
+        message += (" If the model takes another range, declare it once: "
+                    "model = cv.models.with_input_range(model, (low, high)).")
+    return message
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` pointing a warning at the first caller outside this package."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__ + "."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def class_indices(classes, n, num_classes):

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from . import gradients, inputs
+from . import input_range as ranges
 from ._tf import keras
 
 
@@ -144,15 +145,18 @@ def _ranks(heatmaps):
 
 
 def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="road", order="most",
-                   batch_size=64):
+                   batch_size=64, output=None):
     """Remove pixels in heatmap order and follow the class probability.
 
-    ``images`` (n, H, W, C) in [0, 1]; ``heatmaps`` (n, H, W) (any real values; higher = more
-    important); ``classes`` None (top-1 of the clean image), int or n ints. At step s of
+    ``images`` (n, H, W, C) in the model's input range (``input_range``); ``heatmaps``
+    (n, H, W) (any real values; higher = more important); ``classes`` None (top-1 of the clean
+    image), int or n ints (a single sigmoid unit has two classes, 0 scored by 1 - p);
+    ``output`` which output of a multi-output model. At step s of
     ``steps`` the fraction s / steps of pixels is removed, most important first
     (``order="most"``, MoRF: a good map makes the curve fall fast) or least important first
     (``"least"``, LeRF: it should stay high). ``fill``: "road" (neighbour-mean imputation),
-    "blur" (a heavily blurred copy) or "zero" (black). All n * (steps + 1) copies go through
+    "blur" (a heavily blurred copy) or "zero" (black: the low end of the input range). All
+    n * (steps + 1) copies go through
     ``gradients.predict`` at once. Returns a ``Curve``; its ``auc`` uses the trapezoid rule.
     """
     images = inputs.image_batch(images, model)
@@ -164,7 +168,7 @@ def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="roa
         )
     if order not in ("most", "least"):
         raise ValueError(f"order must be 'most' or 'least', got {order!r}.")
-    wanted = inputs.class_indices(classes, n, gradients.num_classes(model))
+    wanted = inputs.class_indices(classes, n, gradients.num_classes(model, output, images.shape[1:]))
     ranks = _ranks(heatmaps if order == "most" else -heatmaps)
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.round(fractions * height * width).astype(int)
@@ -174,12 +178,13 @@ def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="roa
     if fill == "road":
         copies = neighbour_fill(copies, removed)
     elif fill in ("blur", "zero"):
-        background = _blurred(images) if fill == "blur" else np.zeros_like(images)
+        black = np.full_like(images, ranges.input_range(model)[0])
+        background = _blurred(images) if fill == "blur" else black
         background = np.repeat(background[:, None], steps + 1, axis=1).reshape(copies.shape)
         copies = np.where(removed[..., None], background, copies)
     else:
         raise ValueError(f"fill must be 'road', 'blur' or 'zero', got {fill!r}.")
-    probs = gradients.predict(model, copies, "probabilities", batch_size).reshape(n, steps + 1, -1)
+    probs = gradients.predict(model, copies, "probabilities", batch_size, output=output).reshape(n, steps + 1, -1)
     target = np.where(wanted < 0, probs[:, 0].argmax(axis=1), wanted)
     scores = np.take_along_axis(probs, target[:, None, None], axis=2)[..., 0]
     auc = ((scores[:, 1:] + scores[:, :-1]) / 2 * np.diff(fractions)).sum(axis=1)
@@ -255,11 +260,13 @@ def randomization_check(method, model, images, classes=None, layers=None, *, see
     from .models import find_layer, iter_layers
 
     images = inputs.image_batch(images, model)
-    wanted = inputs.class_indices(classes, len(images), gradients.num_classes(model))
+    wanted = inputs.class_indices(classes, len(images), gradients.num_classes(model, None, images.shape[1:]))
     top = gradients.predict(model, images, "outputs").argmax(axis=1)
     wanted = np.where(wanted < 0, top, wanted)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
+    # A declared input range belongs to the model object; the clone takes the same images.
+    ranges.with_input_range(clone, ranges.input_range(model))
     if layers is None:
         chosen = [layer for _, layer in iter_layers(clone)
                   if layer.trainable_weights and not isinstance(layer, keras.Model)][::-1]

@@ -268,3 +268,9 @@ def shapes_model(*args, **kwargs):
     from .shapesnet import shapes_model as load
 
     return load(*args, **kwargs)
+
+
+# --- input ranges (convviz_helpers.input_range) ------------------------------------------------
+# Re-exported so a reader finds the declaration next to the models it applies to:
+# ``model = cv.models.with_input_range(model, (0, 255))``.
+from .input_range import input_range, with_input_range  # noqa: E402  (after the definitions it uses)

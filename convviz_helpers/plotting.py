@@ -116,15 +116,18 @@ def show_top_k(model, image, k=5, class_names=None, decode=None, layer=None, alp
     """The model's top-k classes for one image, each with its probability, its Grad-CAM overlay
     (top row) and its guided Grad-CAM (bottom row); the image itself comes first.
 
-    ``image`` (H, W, 3) in [0, 1]. Class names: ``class_names`` (a list indexed by class),
-    else ``decode`` (like ``keras.applications.imagenet_utils.decode_predictions``), else
+    ``image`` (H, W, 3) in the model's input range (``input_range``; [0, 1] for the book's
+    models); a single sigmoid unit shows its two classes. Class names: ``class_names`` (a list
+    indexed by class), else ``decode`` (like ``keras.applications.imagenet_utils.decode_predictions``), else
     ImageNet's names for 1000-class models (``models.decode_predictions``, shipped offline),
     else ``data.SHAPE_CLASSES`` for ShapesNet. All k classes are explained in one batch.
     Returns the matplotlib Figure.
     """
     from . import cam, gradients, inputs
+    from .input_range import to_unit
 
     one = inputs.image_batch(np.asarray(image)[None], model, name="image")
+    image = to_unit(one[0], model)  # shown in [0, 1] whatever range the model takes
     probabilities = gradients.predict(model, one, "probabilities")[0]
     k = min(k, probabilities.shape[-1])
     batch = np.repeat(one, k, axis=0)
