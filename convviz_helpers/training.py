@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from . import inputs
+from . import gradients, inputs
 from ._tf import keras, tf
 
 OPTIMIZERS = {
@@ -145,9 +145,12 @@ def fit(
 
 
 def predict_classes(model, x, batch_size=256):
-    """Top-1 class (n,) int of ``model`` for images (n, H, W, C) in [0, 1]."""
+    """Top-1 class (n,) int of ``model`` for images (n, H, W, C) in the model's input range.
+
+    A single sigmoid unit is a binary classifier: class 1 where p > 0.5, else 0.
+    """
     x = inputs.image_batch(x, model)
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
+    return gradients.predict(model, x, "probabilities", batch_size=batch_size).argmax(axis=-1)
 
 
 def evaluate(model, x, y, batch_size=256):
