@@ -23,7 +23,7 @@ Readers' models: images are taken in the range the model expects (``input_range`
 ``Rescaling(1/255)`` means 0-255 pixels); a single sigmoid unit is a two-class head (class 1
 is its logit z, class 0 is -z, and ``classes=None`` picks 1 where p > 0.5); a multi-output
 model is explained one output at a time with ``output=`` (index or name); a subclassed model
-works where ``tf.function`` can trace it.
+works where the Keras backend (TensorFlow's ``tf.function``, ``jax.jit``) can trace it.
 """
 
 import sys
@@ -33,7 +33,7 @@ import numpy as np
 
 from . import gradients, inputs, models
 from . import input_range as ranges
-from ._tf import keras, tf
+from ._tf import keras
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
@@ -103,7 +103,8 @@ def upsample(maps, size):
     maps = np.asarray(maps, np.float32)
     if maps.shape[1:3] == tuple(size):
         return maps
-    return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+    resized = keras.ops.image.resize(maps[..., None], tuple(int(v) for v in size), interpolation="bilinear")
+    return keras.ops.convert_to_numpy(resized)[..., 0].astype(np.float32)
 
 
 def _user_stacklevel():

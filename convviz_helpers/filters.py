@@ -43,7 +43,9 @@ import numpy as np
 
 from . import gradients, inputs, models
 from . import input_range as ranges
-from ._tf import keras, tf
+from ._tf import keras
+
+ops = keras.ops
 
 # The square root of the RGB covariance of natural photos (scikit-image's astronaut, coffee,
 # chelsea, rocket and immunohistochemistry samples: U sqrt(S) from the SVD of the 3x3
@@ -241,10 +243,11 @@ def _filter_objective(model, record, linear):
             else:
                 model(images, training=False)
         maps = gradients.single_output(records[0], record)
-        picked = tf.gather(maps, channels, axis=3, batch_dims=1)  # (b, h, w)
+        index = ops.reshape(ops.cast(channels, "int32"), (-1, 1, 1, 1))
+        picked = ops.take_along_axis(maps, index, axis=3)[..., 0]  # (b, h, w)
         if min(picked.shape[1], picked.shape[2]) >= 4 * _BORDER:
             picked = picked[:, _BORDER:-_BORDER, _BORDER:-_BORDER]
-        return tf.reduce_mean(picked, axis=[1, 2])
+        return ops.mean(picked, axis=(1, 2))
 
     return objective
 
@@ -255,7 +258,7 @@ def _class_objective(model, found):
 
     def objective(images, classes):
         scores = gradients.class_scores(model, images, "logits", found)
-        return tf.gather(scores, classes, batch_dims=1)
+        return gradients.select(scores, classes)
 
     return objective
 
@@ -272,15 +275,35 @@ def _spectrum_scale(size):
     return (1.0 / frequency / size).astype(np.float32)
 
 
+def _inverse_dft(size):
+    """Real matrices for the 2-D inverse real FFT (numpy's ``irfft2`` at ``s=(size, size)``) as
+    two matrix products, so it runs the same on every Keras backend: ``rows`` (2, S, S) are
+    cos and sin of the inverse transform along the first axis, ``cols`` (2, S//2+1, S) those
+    along the second, with the 1/S^2 scale and the Hermitian weights (1 for the zero and Nyquist
+    frequency, 2 for the others); an imaginary part at those two frequencies is ignored, as
+    ``irfft`` does."""
+    k = np.arange(size)
+    rows = 2 * np.pi * np.outer(k, k) / size  # (h, ky)
+    kx = np.arange(size // 2 + 1)
+    weights = np.where((kx == 0) | ((size % 2 == 0) & (kx == size // 2)), 1.0, 2.0)[:, None]
+    cols = 2 * np.pi * np.outer(kx, k) / size  # (kx, w)
+    return (np.stack([np.cos(rows), np.sin(rows)]).astype(np.float32),
+            (np.stack([np.cos(cols), np.sin(cols)]) * weights / size**2).astype(np.float32))
+
+
 def _fourier_image(spectrum, size):
     """Images (b, size, size, 3) in (0, 1) from spectra (b, 2, 3, size, size//2+1) (real and
     imaginary parts per colour channel): inverse FFT, colour mixing, sigmoid."""
-    scale = tf.constant(_spectrum_scale(size))
-    coefficients = tf.complex(spectrum[:, 0] * scale, spectrum[:, 1] * scale)
-    channels = tf.signal.irfft2d(coefficients, fft_length=[size, size])  # (b, 3, S, S)
-    decorrelated = tf.transpose(channels, [0, 2, 3, 1]) * float(size)
-    mixed = tf.einsum("bhwc,dc->bhwd", decorrelated, tf.constant(_COLOUR_ROOT))
-    return tf.sigmoid(mixed)
+    scale = _spectrum_scale(size)
+    real, imag = spectrum[:, 0] * scale, spectrum[:, 1] * scale  # (b, 3, ky, kx)
+    rows, cols = _inverse_dft(size)
+    # Along the first axis: a complex inverse DFT, (b, 3, h, kx) real and imaginary parts.
+    z_real = ops.einsum("hy,bcyk->bchk", rows[0], real) - ops.einsum("hy,bcyk->bchk", rows[1], imag)
+    z_imag = ops.einsum("hy,bcyk->bchk", rows[1], real) + ops.einsum("hy,bcyk->bchk", rows[0], imag)
+    # Along the second: the real inverse DFT, straight into (b, h, w, 3).
+    channels = ops.einsum("bchk,kw->bhwc", z_real, cols[0]) - ops.einsum("bchk,kw->bhwc", z_imag, cols[1])
+    mixed = ops.einsum("bhwc,dc->bhwd", channels * float(size), _COLOUR_ROOT)
+    return ops.sigmoid(mixed)
 
 
 def _initial(kind, targets, seed, size, value_range=(0.0, 1.0)):
@@ -340,31 +363,30 @@ def _program(model, objective, kind, size, native, regularized, value_range=(0.0
             images = keras.ops.image.affine_transform(images, transform, interpolation="bilinear",
                                                       fill_mode="reflect")
         if size != native:
-            images = tf.image.resize(images, (native, native))
+            images = ops.image.resize(images, (native, native), interpolation="bilinear")
         return objective(images, targets)
 
     value_and_gradient = gradients.value_and_gradient(scored)
     shape = (2, 3, size, size // 2 + 1) if kind == "fourier" else (size, size, 3)
+    axes = tuple(range(1, len(shape) + 1))
 
-    @tf.function(input_signature=[
-        tf.TensorSpec((None, *shape), tf.float32),
-        tf.TensorSpec((None,), tf.int32),
-        tf.TensorSpec((None, None, 8), tf.float32),
-        tf.TensorSpec((), tf.float32),
-    ])
     def run(params, targets, transforms, learning_rate):
-        values = tf.zeros(tf.shape(targets), tf.float32)
-        for step in tf.range(tf.shape(transforms)[0]):
-            values, grad = value_and_gradient(params, targets, transforms[step])
+        def step(index, state):
+            params, _ = state
+            values, grad = value_and_gradient(params, targets, transforms[index])
             # Per image: each image moves by the same root-mean-square step, however strongly
             # its own filter responds. Never across the batch, which would couple images.
-            rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=list(range(1, len(shape) + 1)), keepdims=True))
+            rms = ops.sqrt(ops.mean(ops.square(grad), axis=axes, keepdims=True))
             params = params + learning_rate * grad / (rms + 1e-12)
             if kind == "pixels":
-                params = tf.clip_by_value(params, low, high)
-        return params, values
+                params = ops.clip(params, low, high)
+            return params, values
 
-    return run
+        start = (params, ops.zeros_like(ops.cast(targets, "float32")))
+        return ops.fori_loop(0, ops.shape(transforms)[0], step, start)
+
+    return gradients.compile(model, run, [((None, *shape), "float32"), ((None,), "int32"),
+                                          ((None, None, 8), "float32"), ((), "float32")])
 
 
 def _images(params, kind, size, value_range=(0.0, 1.0)):
@@ -373,7 +395,7 @@ def _images(params, kind, size, value_range=(0.0, 1.0)):
     if kind == "pixels":
         low, high = value_range
         return (params - low) / (high - low)
-    return _fourier_image(tf.constant(params), size).numpy()
+    return keras.ops.convert_to_numpy(_fourier_image(params, size))
 
 
 def deprocess(images):
@@ -421,13 +443,13 @@ def _ascend(model, key, objective, targets, *, steps, image_size, seed, learning
     chunks = []
     for start in range(0, len(targets), batch_size):
         chunk = targets[start:start + batch_size]
-        params = tf.constant(_initial(kind, chunk, seed, size, value_range))
+        params = _initial(kind, chunk, seed, size, value_range)
         transforms = _transforms(chunk, seed, steps, size, regularized)
         for first in range(0, steps, per_call):
-            part = tf.constant(transforms[first:first + per_call])
-            params, _ = run(params, tf.constant(chunk), part, tf.constant(rate, tf.float32))
+            part = transforms[first:first + per_call]
+            params, _ = run(params, chunk, part, np.float32(rate))
             bar.update(len(chunk) * len(part))
-        chunks.append(_images(params.numpy(), kind, size, value_range))
+        chunks.append(_images(np.asarray(params), kind, size, value_range))
     bar.close()
     images = np.concatenate(chunks).astype(np.float32)
     return images if regularized or raw else deprocess(images)
@@ -502,27 +524,5 @@ def filter_scores(model, layer, images, filters=None, preactivation=True):
     images = inputs.image_batch(images, model)
     record, linear, channels = feature_layer(model, layer, preactivation, images.shape[1:])
     targets = _indices(filters, channels, "filter")
-    if linear is None:
-        maps = gradients.layer_outputs(model, images, [record])[0]
-    else:
-        maps = _linear_outputs(model, images, record)
+    maps = gradients.layer_outputs(model, images, [record], linear=linear)[0]
     return maps.mean(axis=(1, 2))[:, targets]
-
-
-def _linear_outputs(model, images, layer):
-    """Outputs (n, h, w, c) of ``layer`` run without its activation."""
-    images = inputs.image_batch(images, model)
-    shape = images.shape[1:]
-
-    def build(model):
-        @tf.function(input_signature=gradients.image_signature(model, image_shape=shape))
-        def run(batch):
-            with gradients.recording([layer]) as records, gradients.linear_activation(layer):
-                model(batch, training=False)
-            return gradients.single_output(records[0], layer)
-
-        return run
-
-    key = ("linear outputs", id(layer), gradients.signature_shape(model, shape))
-    run = gradients.compiled_for(model, key, build)
-    return np.concatenate([np.asarray(run(tf.constant(images[i:i + 32]))) for i in range(0, len(images), 32)])
