@@ -92,10 +92,7 @@ def kernel_images(model, layer=None):
     conv = _conv_layer(model, layer)
     kernel = np.asarray(conv.kernel, dtype=np.float32)  # (kh, kw, in, out)
     if kernel.shape[2] == 3:
-        tiles = kernel.transpose(3, 0, 1, 2)
-        low = tiles.min(axis=(1, 2, 3), keepdims=True)
-        span = tiles.max(axis=(1, 2, 3), keepdims=True) - low
-        return (tiles - low) / np.where(span > 0, span, 1.0)
+        return inputs.minmax(kernel.transpose(3, 0, 1, 2), axes=(1, 2, 3))
     maps = kernel.transpose(3, 2, 0, 1)
     scale = np.abs(maps).max(axis=(1, 2, 3), keepdims=True)
     return maps / np.where(scale > 0, scale, 1.0)

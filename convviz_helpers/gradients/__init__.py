@@ -27,6 +27,7 @@ the reader deletes is freed with everything compiled for it.
 
 import contextlib
 import importlib
+import warnings
 import weakref
 from dataclasses import dataclass
 
@@ -47,7 +48,9 @@ backend = importlib.import_module(f".{BACKENDS[BACKEND]}", __name__)
 
 SCORES = ("logits", "probabilities", "outputs")
 RELU_RULES = ("plain", "guided", "deconvnet")
-_RELUS = {keras.activations.relu, keras.activations.relu6}
+# Activation functions recognised by name, whichever library they come from (keras.activations,
+# keras.ops, tf.nn, jax.nn) -> the cap of that ReLU.
+_RELU_CAPS = {"relu": None, "relu6": 6.0}
 
 
 @contextlib.contextmanager
@@ -92,22 +95,28 @@ def recording(layers, order=None, taps=None):
         yield records
 
 
-def _relu_with_rule(rule, max_value=None):
-    """A ReLU (optionally capped, as ReLU6) whose backward pass follows ``rule``.
+def _relu_with_rule(rule, max_value=None, threshold=0.0):
+    """A ReLU (optionally capped, as ReLU6, and with a ``threshold`` below which it outputs 0,
+    as ``keras.layers.ReLU(threshold=...)``) whose backward pass follows ``rule``; its forward
+    values are the original ReLU's.
 
-    guided (Springenberg et al.): pass gradient where the input was positive AND the gradient
-    is positive. deconvnet (Zeiler & Fergus): pass only the positive gradient, whatever the input.
+    guided (Springenberg et al.): pass gradient where the ReLU was open (input above the
+    threshold, below the cap) AND the gradient is positive. deconvnet (Zeiler & Fergus): pass
+    only the positive gradient, whatever the input.
     """
+    threshold = float(threshold)
 
     @ops.custom_gradient
     def relu(x):
-        y = ops.relu(x) if max_value is None else ops.clip(x, 0.0, max_value)
+        y = ops.relu(x) if not threshold else ops.where(ops.greater_equal(x, threshold), x, ops.zeros_like(x))
+        if max_value is not None:
+            y = ops.minimum(y, max_value) if threshold else ops.clip(x, 0.0, max_value)
 
         def backward(*args, upstream=None):
             dy = args[0] if upstream is None else upstream
             if rule == "deconvnet":
                 return ops.relu(dy)
-            opened = ops.greater(x, 0.0)
+            opened = ops.greater(x, threshold)
             if max_value is not None:
                 opened = ops.logical_and(opened, ops.less(x, max_value))
             return dy * ops.cast(ops.logical_and(opened, ops.greater(dy, 0.0)), dy.dtype)
@@ -117,24 +126,54 @@ def _relu_with_rule(rule, max_value=None):
     return relu
 
 
+def _activation_name(activation):
+    name = getattr(activation, "__name__", None) or getattr(activation, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _refuse_leaky(layer, what, rule):
+    raise ValueError(
+        f"Layer {layer.name!r} uses {what}: it passes values below zero, and the {rule!r} ReLU rule "
+        "is defined for ReLUs that pass nothing there, so applying it would change the model's "
+        f"scores. Use relu='plain' (e.g. cam.saliency) for this model, or explain a model with plain ReLUs."
+    )
+
+
 @contextlib.contextmanager
 def relu_rule(model, rule):
     """Swap every ReLU of ``model`` (fused in conv/dense layers, ``Activation`` and ``ReLU``
-    layers, ReLU6) for one whose gradient follows ``rule``; other activations stay as they are,
-    so linear convolutions (ResNets) stay linear."""
+    layers, ReLU6, a ``ReLU(threshold=...)``; an activation function recognised by its name,
+    ``relu`` or ``relu6``, whether from Keras, ``tf.nn`` or ``jax.nn``) for one whose gradient
+    follows ``rule``, with the same forward values. Other activations stay as they are, so
+    linear convolutions (ResNets) stay linear. A non-plain rule raises ValueError for a leaky
+    ReLU (``ReLU(negative_slope=...)``, ``leaky_relu``; it would change the scores) and warns
+    when the model has no ReLU to swap (its gradients are then the plain ones)."""
     if rule not in RELU_RULES:
         raise ValueError(f"Unknown ReLU rule {rule!r}; valid rules are {', '.join(RELU_RULES)}.")
     with contextlib.ExitStack() as stack:
         if rule != "plain":
+            swapped = 0
             for _, layer in iter_layers(model):
-                activation = getattr(layer, "activation", None)
-                if activation in _RELUS:
-                    cap = 6.0 if activation is keras.activations.relu6 else None
+                name = _activation_name(getattr(layer, "activation", None))
+                if name in _RELU_CAPS:
+                    cap = _RELU_CAPS[name]
                     stack.enter_context(_patched(layer, "activation", _relu_with_rule(rule, cap)))
+                    swapped += 1
+                elif name == "leaky_relu":
+                    _refuse_leaky(layer, "a leaky ReLU activation", rule)
                 elif isinstance(layer, keras.layers.ReLU):
+                    if float(layer.negative_slope or 0.0):
+                        _refuse_leaky(layer, f"ReLU(negative_slope={float(layer.negative_slope):g})", rule)
                     cap = None if layer.max_value is None else float(layer.max_value)
-                    swapped = _relu_with_rule(rule, cap)
-                    stack.enter_context(_patched(layer, "call", lambda x, _f=swapped, **_: _f(x)))
+                    replaced = _relu_with_rule(rule, cap, float(layer.threshold or 0.0))
+                    stack.enter_context(_patched(layer, "call", lambda x, _f=replaced, **_: _f(x)))
+                    swapped += 1
+                elif isinstance(layer, keras.layers.LeakyReLU):
+                    _refuse_leaky(layer, "LeakyReLU", rule)
+            if not swapped:
+                warnings.warn(
+                    f"relu={rule!r}: model {model.name!r} has no ReLU to swap, so its {rule} gradients are "
+                    "the plain ones.", stacklevel=3)
         yield
 
 
@@ -672,6 +711,16 @@ def predict(model, images, scores="probabilities", batch_size=64, output=None):
 
     run = compiled_for(model, ("predict", scores, output, signature_shape(model, shape)), build)
     return np.concatenate([np.asarray(run(images[i:i + batch_size])) for i in _chunks(len(images), batch_size)])
+
+
+def resolve_classes(model, images, classes=None, output=None, batch_size=64):
+    """The classes to explain for validated ``images``: ``classes`` None (each image's top-1
+    class of the model's outputs), an int, or one int per image, as an int32 array (n,).
+    The one place outside a compiled probe where "None means top-1" is decided."""
+    wanted = inputs.class_indices(classes, len(images), num_classes(model, output, images.shape[1:]))
+    if (wanted >= 0).all():
+        return wanted
+    return inputs.top_classes(wanted, predict(model, images, "outputs", batch_size, output=output))
 
 
 def value_and_gradient(objective):
