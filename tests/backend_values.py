@@ -16,6 +16,7 @@ import numpy as np
 def compute():
     import convviz_helpers as cv
     from convviz_helpers._tf import keras
+    from convviz_helpers.filters._images import _fourier_image
 
     model = cv.models.shapes_model()
     shapes = cv.data.make_shapes(6, seed=3)
@@ -40,7 +41,7 @@ def compute():
         # The regularised ascent is left out: TensorFlow's gradient of the image transform it
         # jitters with (ImageProjectiveTransformV3, behind keras.ops.image.affine_transform) is
         # not the exact one, JAX's is, so the ascents differ. The Fourier image itself agrees.
-        "fourier_image": keras.ops.convert_to_numpy(cv.filters._fourier_image(spectrum, 64)),
+        "fourier_image": keras.ops.convert_to_numpy(_fourier_image(spectrum, 64)),
         "class_patterns": cv.filters.class_patterns(model, [0, 1], steps=10, raw=True),
     }
     for name, array in maps.items():
