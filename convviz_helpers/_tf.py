@@ -31,11 +31,21 @@ def _quietly(load):
         os.close(devnull)
 
 
+def _load_tensorflow():
+    import tensorflow
+
+    # TensorFlow starts its runtime (and prints its oneDNN and CUDA lines) on first use, not on
+    # import: start it here, inside the quiet window. Keras on TensorFlow does this on import.
+    tensorflow.config.list_physical_devices()
+    tensorflow.constant(0.0)
+    return tensorflow
+
+
 def _import_tensorflow():
     if "tensorflow" in sys.modules:
         import tensorflow
     else:
-        tensorflow = _quietly(lambda: __import__("tensorflow"))
+        tensorflow = _quietly(_load_tensorflow)
     tensorflow.get_logger().setLevel("ERROR")
     return tensorflow
 
