@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
 
-from convviz_helpers import cam, filters, gradients, models  # noqa: E402
+from convviz_helpers import cam, config, filters, gradients, models  # noqa: E402
 from convviz_helpers._tf import keras  # noqa: E402
 
 ops = keras.ops
@@ -78,7 +78,7 @@ def pattern_floor(model, layer, shape, steps):
 def main():
     print(f"{gradients.device_summary()} Keras {keras.__version__}, backend {gradients.BACKEND}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    keras.utils.set_random_seed(0)
+    config.seed_everything(0, deterministic=False)
     rng = np.random.default_rng(0)
 
     model = models.shapes_convnet(64, widths=(16, 32, 64, 128))

@@ -83,6 +83,17 @@ keras = _import_keras()
 BACKEND = keras.backend.backend()
 
 
+def preload_tensorflow():
+    """Import TensorFlow quietly now if it is installed (None if not). For calls that import it
+    themselves, noisily, on any backend: ``keras.utils.set_random_seed`` seeds ``tf.random``
+    wherever TensorFlow is installed."""
+    import importlib.util
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is not None:
+        return _import_tensorflow()
+    return None
+
+
 def __getattr__(name):
     # PEP 562: ``tf`` on another backend, imported on first use only.
     if name == "tf":

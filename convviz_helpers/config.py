@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _tf
 from ._tf import keras
 
 PROFILES = ("quick", "full")
@@ -62,6 +63,7 @@ def seed_everything(seed=0, deterministic=True):
     """
     random.seed(seed)
     np.random.seed(seed)
+    _tf.preload_tensorflow()  # Keras seeds tf.random wherever TensorFlow is installed
     keras.utils.set_random_seed(seed)
     if deterministic:
         from . import gradients
