@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from . import inputs
+from . import gradients, inputs
 from ._tf import keras, tf
 
 OPTIMIZERS = {
@@ -145,9 +145,12 @@ def fit(
 
 
 def predict_classes(model, x, batch_size=256):
-    """Top-1 class (n,) int of ``model`` for images (n, H, W, C) in [0, 1]."""
+    """Top-1 class (n,) int of ``model`` for images (n, H, W, C) in the model's input range.
+
+    A single sigmoid unit is a binary classifier: class 1 where p > 0.5, else 0.
+    """
     x = inputs.image_batch(x, model)
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
+    return gradients.predict(model, x, "probabilities", batch_size=batch_size).argmax(axis=-1)
 
 
 def evaluate(model, x, y, batch_size=256):
@@ -224,10 +227,12 @@ def plot_confusion_matrix(matrix, class_names, title="Confusion matrix", ax=None
     return ax.figure
 
 
-def plot_misclassified(images, y_true, y_pred, class_names, indices, columns=6, title="Misclassified"):
+def plot_misclassified(images, y_true, y_pred, class_names, indices, columns=6, title="Misclassified",
+                       probabilities=None):
     """Grid of the images at ``indices``, each titled "true → predicted"; returns the figure.
 
-    ``images``: (n, H, W, 3) in [0, 1]; ``y_true``/``y_pred``: (n,) int.
+    ``images``: (n, H, W, 3) in [0, 1]; ``y_true``/``y_pred``: (n,) int. With ``probabilities``
+    (n, k), each title adds the probability the model gave its (wrong) prediction.
     """
     import matplotlib.pyplot as plt
 
@@ -238,7 +243,8 @@ def plot_misclassified(images, y_true, y_pred, class_names, indices, columns=6, 
         ax.axis("off")
     for ax, i in zip(axes.flat, indices):
         ax.imshow(np.clip(images[i], 0, 1))
-        ax.set_title(f"{class_names[y_true[i]]}\n→ {class_names[y_pred[i]]}", fontsize=9)
+        confidence = "" if probabilities is None else f" ({probabilities[i][y_pred[i]]:.2f})"
+        ax.set_title(f"{class_names[y_true[i]]}\n→ {class_names[y_pred[i]]}{confidence}", fontsize=9)
     if not indices:
         axes.flat[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     fig.suptitle(title)

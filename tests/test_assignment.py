@@ -6,13 +6,14 @@ autograder zip:
 
 - the solution notebook (Otter's autograder notebook): full marks;
 - the student notebook as handed out: zero, and every question's feedback says why;
-- a student notebook with typical wrong answers (a batch-wide gradient normalisation, Grad-CAM
-  without its ReLU, a transposed heatmap): the points of the right answers only, and feedback
-  carrying the graders' hints for those mistakes.
+- a student notebook with typical wrong answers (a batch-wide gradient normalisation, the
+  gradient of the softmax probability instead of the logit, Grad-CAM without its ReLU, a
+  transposed heatmap): the points of the right answers only, and feedback carrying the graders'
+  hints for those mistakes.
 
 A last test runs a student notebook alone in an empty folder, as on Colab, and checks that
-``grader.check`` works there. The notebooks load ShapesNet from CONVVIZ_CACHE; the module
-fixture trains it first if the cache lacks it, so no grading run hits a cell timeout.
+``grader.check`` works there. The notebooks load the ShapesNet weights shipped with the
+package, so no grading run trains anything.
 
 Slow (about two minutes: each grading runs the whole notebook in a fresh kernel).
 """
@@ -36,14 +37,22 @@ sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402  (tools/ is not a package)
 
 MASTER = ROOT / "notebooks" / "05_exercises.ipynb"
-POINTS = {"q1": 2, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 1}
+POINTS = {"q1": 2, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2, "q7": 1}
 
-# One typical mistake per Grad-CAM-related question; q1, q5 and q6 are answered right.
+# One typical mistake per gradient and Grad-CAM question; q1, q6 and q7 are answered right.
 WRONG_ANSWERS = {
     "ascent_step": '''
 def ascent_step(images, grads, step_size):
     rms = np.sqrt(np.mean(np.square(grads)))  # one RMS for the whole batch
     return np.clip(images + step_size * grads / (rms + 1e-12), 0.0, 1.0)
+''',
+    "layer_gradients": '''
+def layer_gradients(model, images, classes, layer):
+    features = keras.Model(model.input, [model.get_layer(layer).output, model.output])
+    with tf.GradientTape() as tape:
+        acts, probabilities = features(images, training=False)
+        score = tf.gather(probabilities, classes, batch_dims=1)  # the softmax output, not the logit
+    return acts.numpy(), tape.gradient(score, acts).numpy()
 ''',
     "class_map": '''
 def class_map(activations, gradients):
@@ -58,11 +67,12 @@ def to_heatmaps(maps, size):
     return maps / np.where(peaks > 0, peaks, 1.0)
 ''',
 }
-WRONG_SCORES = {"q1": 2, "q2": 0, "q3": 0, "q4": 0, "q5": 2, "q6": 1}
+WRONG_SCORES = {"q1": 2, "q2": 0, "q3": 0, "q4": 0, "q5": 0, "q6": 2, "q7": 1}
 HINTS = {
     "q2": "you normalised the gradient across the batch",
-    "q3": "values below 0: did you apply the ReLU?",
-    "q4": "the heatmap looks transposed",
+    "q3": "you took the gradient of the softmax probability, not of the logit",
+    "q4": "values below 0: did you apply the ReLU?",
+    "q5": "the heatmap looks transposed",
 }
 
 
@@ -71,7 +81,7 @@ def assignment(tmp_path_factory):
     """(student notebook, autograder notebook, autograder zip) built by the instructors' tool."""
     from convviz_helpers import models
 
-    models.shapes_model()  # trained into CONVVIZ_CACHE now if it is not there yet
+    models.shapes_model()  # the shipped weights: loads in a second, trains nothing
     output = tmp_path_factory.mktemp("assignments")
     student, autograder_zip = build_assignment.build(MASTER, output)
     return student, student.parent.parent / "autograder" / MASTER.name, autograder_zip
@@ -139,7 +149,7 @@ def test_the_student_notebook_has_no_solution(assignment):
     assert "colab-badge" not in text  # it would open the book's notebook, solutions included
     assert "hidden=True" not in text  # the embedded tests are the public ones
     public = sorted(path.name for path in (student.parent / "tests").glob("*.py"))
-    assert public == ["q1.py", "q2.py", "q3.py", "q4.py", "q5.py"]  # q6's only test is hidden
+    assert public == ["q1.py", "q2.py", "q3.py", "q4.py", "q5.py", "q6.py"]  # q7's only test is hidden
 
 
 def test_the_solution_gets_full_marks(assignment, tmp_path):
@@ -164,7 +174,7 @@ def test_typical_mistakes_get_partial_marks_and_their_hints(assignment, tmp_path
     assert {q: score for q, (score, _, _) in scores.items()} == WRONG_SCORES
     for question, hint in HINTS.items():
         assert hint in scores[question][2], (question, scores[question][2])
-    for question in ("q1", "q5", "q6"):
+    for question in ("q1", "q6", "q7"):
         assert "All test cases passed" in scores[question][2]
 
 
@@ -203,7 +213,7 @@ def test_a_student_notebook_checks_itself_alone_as_on_colab(assignment, tmp_path
             outputs[found.group(1)] = "".join(
                 out.get("text", "") + str(out.get("data", {}).get("text/plain", "")) for out in cell.outputs)
     assert notebook.cells[setup + 2].outputs[0].text.strip() == "IPythonInterpreter.COLAB"
-    assert sorted(outputs) == ["q1", "q2", "q3", "q4", "q5"]
-    assert "passed" in outputs["q1"] and "passed" in outputs["q4"], outputs
-    assert "did you apply the ReLU?" in outputs["q3"], outputs["q3"]
-    assert sorted(path.name for path in (tmp_path / "tests").glob("*.py")) == [f"q{i}.py" for i in range(1, 6)]
+    assert sorted(outputs) == ["q1", "q2", "q3", "q4", "q5", "q6"]
+    assert all("passed" in outputs[q] for q in ("q1", "q3", "q5")), outputs
+    assert "did you apply the ReLU?" in outputs["q4"], outputs["q4"]
+    assert sorted(path.name for path in (tmp_path / "tests").glob("*.py")) == [f"q{i}.py" for i in range(1, 7)]

@@ -61,3 +61,10 @@ def test_show_top_k_one_column_per_class():
     titles = [ax.get_title() for ax in figure.axes]
     assert len(figure.axes) == 2 * 4 and sum("p = " in t for t in titles) == 3
     plt.close(figure)
+
+
+def test_compact_figures_need_a_notebook_and_a_valid_quality():
+    with pytest.raises(ValueError, match="quality"):
+        plotting.use_compact_figures(quality=0)
+    with pytest.raises(RuntimeError, match="not a notebook"):
+        plotting.use_compact_figures()

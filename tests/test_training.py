@@ -78,3 +78,30 @@ def test_format_table_aligns_columns():
     lines = table.splitlines()
     assert lines[2] == "plain         0.500"
     assert len({len(line) for line in lines}) == 1
+
+
+def test_misclassified_titles_show_the_wrong_confidence():
+    images = np.zeros((3, 8, 8, 3), np.float32)
+    probabilities = np.array([[0.1, 0.9], [0.8, 0.2], [0.35, 0.65]])
+    y_true, y_pred = np.array([0, 0, 0]), probabilities.argmax(axis=1)
+    order = training.misclassified(y_true, y_pred, probabilities)
+    assert list(order) == [0, 2]  # most confident mistake first; image 1 is right
+    figure = training.plot_misclassified(images, y_true, y_pred, ["a", "b"], order, probabilities=probabilities)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == ["a\n→ b (0.90)", "a\n→ b (0.65)"]
+
+
+def test_a_single_sigmoid_unit_predicts_class_one_above_one_half():
+    from convviz_helpers._tf import keras
+
+    # The mean of the image's first channel, shifted: p = sigmoid(10 * (mean - 0.5)).
+    inputs = keras.Input((4, 4, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(1, 1, use_bias=False, name="red")(inputs))
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="p")(mean)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("red").set_weights([np.array([1.0, 0.0, 0.0], np.float32).reshape(1, 1, 3, 1)])
+    model.get_layer("p").set_weights([np.array([[10.0]], np.float32), np.array([-5.0], np.float32)])
+    images = np.zeros((3, 4, 4, 3), np.float32)
+    images[:, :, :, 0] = np.array([0.2, 0.6, 0.9])[:, None, None]
+    assert training.predict_classes(model, images).tolist() == [0, 1, 1]
+    assert training.evaluate(model, images, [0, 1, 0]) == 2 / 3
