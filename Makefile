@@ -1,6 +1,7 @@
 # Two commands for readers and CI (see README.md):
 #   make book   set up .venv, build the site into _build/html from the stored notebook outputs
-#   make test   set up .venv, run every notebook (nbval), the unit tests, build the site with
+#   make test   set up .venv, run every notebook (nbval), the unit tests on TensorFlow and on
+#               JAX (KERAS_BACKEND=jax) and the Grad-CAM chapter on JAX, build the site with
 #               warnings as errors, then load every page in headless Chromium
 # Extra: make bench   runs the benchmarks in bench/
 
@@ -74,6 +75,9 @@ test: $(STAMP) browser
 	  echo "nbval: $$notebook ran in $$((SECONDS - start)) s (fresh kernel, quick profile)"; \
 	done
 	$(BIN)/python -m pytest
+	@echo "== The same unit tests and the Grad-CAM chapter on Keras's JAX backend"
+	KERAS_BACKEND=jax $(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(BIN)/python -m pytest $(NBVAL_FLAGS) notebooks/04_grad_cam.ipynb
 	$(MAKE) --no-print-directory site
 	$(MAKE) --no-print-directory site-test
 
@@ -86,3 +90,5 @@ assignments: $(STAMP)
 
 bench: $(STAMP)
 	shopt -s nullglob; for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+	@echo "== bench/backends.py on JAX"
+	KERAS_BACKEND=jax $(BIN)/python bench/backends.py

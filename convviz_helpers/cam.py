@@ -23,7 +23,7 @@ Readers' models: images are taken in the range the model expects (``input_range`
 ``Rescaling(1/255)`` means 0-255 pixels); a single sigmoid unit is a two-class head (class 1
 is its logit z, class 0 is -z, and ``classes=None`` picks 1 where p > 0.5); a multi-output
 model is explained one output at a time with ``output=`` (index or name); a subclassed model
-works where ``tf.function`` can trace it.
+works where the Keras backend (TensorFlow's ``tf.function``, ``jax.jit``) can trace it.
 """
 
 import sys
@@ -33,7 +33,7 @@ import numpy as np
 
 from . import gradients, inputs, models
 from . import input_range as ranges
-from ._tf import keras, tf
+from ._tf import keras
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
@@ -103,7 +103,8 @@ def upsample(maps, size):
     maps = np.asarray(maps, np.float32)
     if maps.shape[1:3] == tuple(size):
         return maps
-    return tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+    resized = keras.ops.image.resize(maps[..., None], tuple(int(v) for v in size), interpolation="bilinear")
+    return keras.ops.convert_to_numpy(resized)[..., 0].astype(np.float32)
 
 
 def _user_stacklevel():
@@ -204,13 +205,6 @@ def layer_cam(model, images, classes=None, layer=None, *, scores="logits", batch
     return _weighted_cam(_layer_cam_map, model, images, classes, layer, scores, batch_size, output)
 
 
-def _minmax(maps, axes):
-    """Scale each slice to [0, 1] over ``axes``; constant slices become zeros."""
-    low = maps.min(axis=axes, keepdims=True)
-    span = maps.max(axis=axes, keepdims=True) - low
-    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
-
-
 def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_per_chunk=512, batch_size=None,
               output=None):
     """Score-CAM (Wang et al. 2020): channels weighted by the rise in class probability when
@@ -236,7 +230,7 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     for start in range(0, n, per_chunk):  # chunks of images, bounded by memory, not per image
         stop = min(n, start + per_chunk)
         maps = np.moveaxis(activations[start:stop], -1, 1)  # (m, c, h, w)
-        masks = _minmax(upsample(maps.reshape(-1, *maps.shape[2:]), images.shape[1:3]), (1, 2))
+        masks = inputs.minmax(upsample(maps.reshape(-1, *maps.shape[2:]), images.shape[1:3]), (1, 2))
         masks = masks.reshape(stop - start, channels, *images.shape[1:3], 1)
         masked = images[start:stop, None] * masks + baseline * (1.0 - masks)
         probs = gradients.predict(model, masked.reshape(-1, *images.shape[1:]), "probabilities", batch_size,
@@ -274,9 +268,7 @@ def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, 
     """
     images = inputs.image_batch(images, model)
     n = len(images)
-    wanted = inputs.class_indices(classes, n, gradients.num_classes(model, output, images.shape[1:]))
-    top = gradients.predict(model, images, "outputs", _batch_size(images, batch_size), output=output).argmax(axis=-1)
-    wanted = np.where(wanted < 0, top, wanted)
+    wanted = gradients.resolve_classes(model, images, classes, output, _batch_size(images, batch_size))
     spread = (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))).reshape(n, 1, 1, 1, 1)
     rng = np.random.default_rng(seed)
     noisy = images[:, None] + rng.normal(size=(n, samples, *images.shape[1:])).astype(np.float32) * noise * spread

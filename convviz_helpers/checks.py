@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from . import activations, cam, data, gradients, metrics
+from . import activations, cam, data, gradients, inputs, metrics
 from ._tf import keras
 
 # The constant the book's filter ascent adds to the per-image RMS so a zero gradient is no step.
@@ -473,7 +473,14 @@ def grader_model():
     kernel, bias = head.get_weights()
     kernel[:, -1] = 0.0
     head.set_weights([kernel, bias])
-    return keras.Model(images, outputs, name="grader_net")
+    model = keras.Model(images, outputs, name="grader_net")
+    # Keras's seeded initialisers draw different numbers on each backend; the weights they drew
+    # on TensorFlow ship with the package, so a student grades against the same model on JAX.
+    from importlib import resources
+
+    with resources.as_file(resources.files(__package__).joinpath("resources/grader_net.weights.h5")) as path:
+        model.load_weights(path)
+    return model
 
 
 def _grad_cam_case():
@@ -512,10 +519,7 @@ def _grad_cam_mistakes(model, images, classes, layer):
         return _quiet(cam.normalise, cam.upsample(np.maximum(raw, 0), size))
 
     def minmax(raw):
-        raw = cam.upsample(raw, size)
-        low = raw.min(axis=(1, 2), keepdims=True)
-        span = raw.max(axis=(1, 2), keepdims=True) - low
-        return (raw - low) / np.where(span > 0, span, 1.0)
+        return inputs.minmax(cam.upsample(raw, size), axes=(1, 2))
 
     weights = grads.mean(axis=(1, 2), keepdims=True)
     probability_grads = gradients.probe(model, images, classes, [layer], scores="probabilities").gradients[0]

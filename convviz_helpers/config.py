@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._tf import keras, tf
+from . import _tf
+from ._tf import keras
 
 PROFILES = ("quick", "full")
 _profile = None
@@ -54,26 +55,27 @@ def cache_dir():
 
 
 def seed_everything(seed=0, deterministic=True):
-    """Seed Python, NumPy, TensorFlow and Keras; optionally ask TensorFlow for deterministic ops.
+    """Seed Python, NumPy and Keras (and so its backend); optionally ask for deterministic ops
+    (TensorFlow has a switch for them; JAX is deterministic already).
 
     Deterministic ops make a training run repeatable on the same machine, at some cost in speed
     on a GPU. Returns the seed.
     """
     random.seed(seed)
     np.random.seed(seed)
+    _tf.preload_tensorflow()  # Keras seeds tf.random wherever TensorFlow is installed
     keras.utils.set_random_seed(seed)
     if deterministic:
-        tf.config.experimental.enable_op_determinism()
+        from . import gradients
+
+        gradients.deterministic()
     return seed
 
 
 def device_summary():
-    """One line naming the device TensorFlow will run on: the GPU(s) by name, or the CPU."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return f"TensorFlow {tf.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
-    names = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(details.get("device_name", gpu.name))
-    return f"TensorFlow {tf.__version__} on GPU: {', '.join(names)}."
+    """One line naming the Keras backend (TensorFlow, JAX) and the device it runs on: the
+    GPU(s) by name, or the CPU. Choose the backend with ``KERAS_BACKEND`` before Keras is
+    imported (see the setup page)."""
+    from . import gradients
+
+    return gradients.device_summary()

@@ -133,6 +133,23 @@ def _caller_stacklevel():
     return level
 
 
+def minmax(values, axes=None):
+    """Scale each slice of ``values`` to [0, 1] over ``axes`` (None: the whole array; e.g.
+    (1, 2) for each map of (n, h, w)): ``(v - min) / (max - min)``. A constant slice becomes
+    zeros. Returns float32 of the same shape; the one min-max scaling of the package."""
+    values = np.asarray(values, np.float32)
+    low = values.min(axis=axes, keepdims=True)
+    span = values.max(axis=axes, keepdims=True) - low
+    return np.where(span > 0, (values - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+
+
+def top_classes(wanted, scores):
+    """``wanted`` from ``class_indices`` with every -1 ("top-1") replaced by the argmax of that
+    image's ``scores`` (n, K): the classes actually explained, int32 (n,)."""
+    wanted = np.asarray(wanted)
+    return np.where(wanted < 0, np.asarray(scores).argmax(axis=-1), wanted).astype(np.int32)
+
+
 def class_indices(classes, n, num_classes):
     """Resolve the ``classes`` argument into an int32 array (n,), with -1 meaning "top-1".
 

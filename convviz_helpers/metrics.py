@@ -185,7 +185,7 @@ def deletion_curve(model, images, heatmaps, classes=None, *, steps=10, fill="roa
     else:
         raise ValueError(f"fill must be 'road', 'blur' or 'zero', got {fill!r}.")
     probs = gradients.predict(model, copies, "probabilities", batch_size, output=output).reshape(n, steps + 1, -1)
-    target = np.where(wanted < 0, probs[:, 0].argmax(axis=1), wanted)
+    target = inputs.top_classes(wanted, probs[:, 0])
     scores = np.take_along_axis(probs, target[:, None, None], axis=2)[..., 0]
     auc = ((scores[:, 1:] + scores[:, :-1]) / 2 * np.diff(fractions)).sum(axis=1)
     return Curve(fractions=fractions, scores=scores, auc=auc)
@@ -260,9 +260,7 @@ def randomization_check(method, model, images, classes=None, layers=None, *, see
     from .models import find_layer, iter_layers
 
     images = inputs.image_batch(images, model)
-    wanted = inputs.class_indices(classes, len(images), gradients.num_classes(model, None, images.shape[1:]))
-    top = gradients.predict(model, images, "outputs").argmax(axis=1)
-    wanted = np.where(wanted < 0, top, wanted)
+    wanted = gradients.resolve_classes(model, images, classes)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     # A declared input range belongs to the model object; the clone takes the same images.

@@ -31,7 +31,8 @@ from nbclient import NotebookClient
 
 from toc_files import ROOT
 
-pytestmark = pytest.mark.assignment
+# The exercises are a TensorFlow chapter (students write a GradientTape).
+pytestmark = [pytest.mark.assignment, pytest.mark.tensorflow_only]
 
 sys.path.insert(0, str(ROOT / "tools"))
 import build_assignment  # noqa: E402  (tools/ is not a package)

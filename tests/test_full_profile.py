@@ -51,7 +51,8 @@ from toc_files import ROOT
 NOTEBOOKS = ROOT / "notebooks"
 
 # Runs in the default `pytest` run (so in `make test`): about two minutes on two CPU cores.
-pytestmark = pytest.mark.full_profile
+# The chapters run on TensorFlow (the default backend); one pass of this smoke run is enough.
+pytestmark = [pytest.mark.full_profile, pytest.mark.tensorflow_only]
 
 # Per chapter: the parameters set right after its parameters cell for the smoke run. Only names
 # the parameters cell defines; the values make each full-profile cell do one tiny step of work.

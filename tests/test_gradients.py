@@ -20,6 +20,14 @@ def two_filter_model(final="softmax", relu="fused"):
         x = keras.layers.ReLU(name="relu")(x)
     elif relu == "relu6":
         x = keras.layers.ReLU(max_value=6.0, name="relu")(x)
+    elif relu == "leaky":
+        x = keras.layers.ReLU(negative_slope=0.5, name="relu")(x)
+    elif relu == "threshold":
+        x = keras.layers.ReLU(threshold=0.1, name="relu")(x)
+    elif relu == "ops":  # an activation function given directly, not by name
+        x = keras.layers.Activation(keras.ops.relu, name="relu")(x)
+    elif relu == "none":
+        x = keras.layers.Activation("tanh", name="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     dense = keras.layers.Dense(2, activation=final if final == "softmax" else None, name="dense")
     outputs = dense(x)
@@ -57,7 +65,7 @@ def test_probabilities_on_request():
     np.testing.assert_allclose(probs, model.predict(batch(), verbose=0), rtol=1e-5)
 
 
-@pytest.mark.parametrize("relu", ["fused", "layer", "relu6"])
+@pytest.mark.parametrize("relu", ["fused", "layer", "relu6", "ops"])
 def test_guided_and_deconvnet_input_gradients(relu):
     model = two_filter_model(None, relu=relu)
     x = IMAGE
@@ -152,3 +160,30 @@ def test_bad_input_is_a_clear_value_error(kwargs, message):
     kwargs.setdefault("images", batch())
     with pytest.raises(ValueError, match=message):
         gradients.probe(model, **kwargs)
+
+
+@pytest.mark.parametrize("rule", ["guided", "deconvnet"])
+def test_leaky_relu_is_refused_by_non_plain_rules(rule):
+    model = two_filter_model(None, relu="leaky")
+    plain = gradients.probe(model, batch(), classes=0).scores
+    with pytest.raises(ValueError, match="negative_slope=0.5.*relu='plain'"):
+        gradients.probe(model, batch(), classes=0, relu=rule)
+    # the plain rule never touches the ReLU
+    np.testing.assert_allclose(gradients.probe(model, batch(), classes=0).scores, plain)
+
+
+def test_thresholded_relu_keeps_its_forward_values_and_opens_above_the_threshold():
+    model = two_filter_model(None, relu="threshold")
+    x = np.array([[0.2, 0.9], [0.45, 0.1]], np.float32)  # 0.45 - 0.4 = 0.05: below the threshold
+    plain = gradients.probe(model, batch(x), classes=0, input_gradient=True)
+    guided = gradients.probe(model, batch(x), classes=0, relu="guided", input_gradient=True)
+    np.testing.assert_allclose(guided.scores, plain.scores, rtol=1e-6)
+    opened = ((x - 0.4) > 0.1).astype(np.float32)  # only the first branch passes a positive gradient
+    np.testing.assert_allclose(guided.input_gradient[0, ..., 0], 2.0 * opened / 4, rtol=1e-6)
+
+
+def test_non_plain_rule_on_a_model_without_relu_warns():
+    model = two_filter_model(None, relu="none")
+    model.get_layer("conv").activation = keras.activations.linear
+    with pytest.warns(UserWarning, match="no ReLU to swap"):
+        gradients.probe(model, batch(), classes=0, relu="guided", input_gradient=True)

@@ -1,15 +1,22 @@
-"""The one module that knows how TensorFlow computes gradients; every method builds on it.
+"""The gradient core: the one place that knows how the Keras backend computes gradients.
 
 The central call is ``probe``: for a model, some of its layers and one class per image, it
 returns the model's scores, the layers' activations and the gradients of the chosen scores
 with respect to those activations (and optionally the input), in one batched, compiled call.
 
-How: while a ``tf.function`` traces the model, small context managers patch layer instances
+How: while the backend traces the model, small context managers patch layer instances
 (record a layer's output, swap a ReLU's gradient, drop a final softmax) and put them back when
-tracing ends. The traced graph keeps the model's own variables, so later weight changes (more
-training, a randomisation test) are seen without retracing, and nested models (a pretrained
-base inside a Sequential) need no graph surgery. Everything TensorFlow-specific stays here, so
-another backend can be added by rewriting this file alone.
+tracing ends; everything they do is ``keras.ops``, so it works on every backend. Nested models
+(a pretrained base inside a Sequential) need no graph surgery.
+
+The backend seam: what differs between Keras backends is how a function is compiled and how a
+gradient is taken, and that lives in one short module per backend (``_tensorflow``: tf.function
+and GradientTape; ``_jax``: jax.jit with the model's variables passed as arguments, and
+gradients through zero-valued "taps" added to recorded outputs, since JAX cannot differentiate
+with respect to an intermediate value). Each compiled function sees the model's current
+weights, so later weight changes (more training, a randomisation test) count without
+recompiling. ``BACKEND`` names the one this process uses (``KERAS_BACKEND``, chosen before
+Keras is imported). No other module of the package imports a backend for the methods.
 
 Models as readers build them: ``head`` says which output is explained (``output=`` picks one of
 a multi-output model) and turns a single sigmoid unit into two classes (``class_scores``); a
@@ -19,18 +26,31 @@ the reader deletes is freed with everything compiled for it.
 """
 
 import contextlib
+import importlib
+import warnings
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import inputs
-from ._tf import keras, tf
-from .models import iter_layers
+from .. import inputs
+from .._tf import BACKEND, keras
+from ..models import iter_layers
+
+ops = keras.ops
+BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax"}
+if BACKEND not in BACKENDS:
+    raise ImportError(
+        f"convviz_helpers explains models on the Keras backends {', '.join(BACKENDS)}; this process "
+        f"uses {BACKEND!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing Keras."
+    )
+backend = importlib.import_module(f".{BACKENDS[BACKEND]}", __name__)
 
 SCORES = ("logits", "probabilities", "outputs")
 RELU_RULES = ("plain", "guided", "deconvnet")
-_RELUS = {keras.activations.relu, keras.activations.relu6}
+# Activation functions recognised by name, whichever library they come from (keras.activations,
+# keras.ops, tf.nn, jax.nn) -> the cap of that ReLU.
+_RELU_CAPS = {"relu": None, "relu6": 6.0}
 
 
 @contextlib.contextmanager
@@ -48,19 +68,24 @@ def _patched(obj, attr, value):
 
 
 @contextlib.contextmanager
-def recording(layers, order=None):
+def recording(layers, order=None, taps=None):
     """While active, each call of a layer in ``layers`` appends its output to that layer's list.
 
     Yields one list per layer. Use inside a traced function: the lists hold graph tensors.
     ``order``: a list that also receives ``(layer, output)`` for every call, in call order.
+    ``taps``: None, or one tensor per layer added to its output (zeros: the output is unchanged,
+    and a gradient with respect to the tap is one with respect to the output; see ``_jax``).
     """
     records = [[] for _ in layers]
     with contextlib.ExitStack() as stack:
-        for layer, record in zip(layers, records):
+        for index, (layer, record) in enumerate(zip(layers, records)):
             call = layer.call
+            tap = None if taps is None else taps[index]
 
-            def hooked(*args, _call=call, _record=record, _layer=layer, **kwargs):
+            def hooked(*args, _call=call, _record=record, _layer=layer, _tap=tap, **kwargs):
                 output = _call(*args, **kwargs)
+                if _tap is not None:
+                    output = output + _tap
                 _record.append(output)
                 if order is not None:
                     order.append((_layer, output))
@@ -70,46 +95,85 @@ def recording(layers, order=None):
         yield records
 
 
-def _relu_with_rule(rule, max_value=None):
-    """A ReLU (optionally capped, as ReLU6) whose backward pass follows ``rule``.
+def _relu_with_rule(rule, max_value=None, threshold=0.0):
+    """A ReLU (optionally capped, as ReLU6, and with a ``threshold`` below which it outputs 0,
+    as ``keras.layers.ReLU(threshold=...)``) whose backward pass follows ``rule``; its forward
+    values are the original ReLU's.
 
-    guided (Springenberg et al.): pass gradient where the input was positive AND the gradient
-    is positive. deconvnet (Zeiler & Fergus): pass only the positive gradient, whatever the input.
+    guided (Springenberg et al.): pass gradient where the ReLU was open (input above the
+    threshold, below the cap) AND the gradient is positive. deconvnet (Zeiler & Fergus): pass
+    only the positive gradient, whatever the input.
     """
+    threshold = float(threshold)
 
-    @tf.custom_gradient
+    @ops.custom_gradient
     def relu(x):
-        y = tf.nn.relu(x) if max_value is None else tf.clip_by_value(x, 0.0, max_value)
+        y = ops.relu(x) if not threshold else ops.where(ops.greater_equal(x, threshold), x, ops.zeros_like(x))
+        if max_value is not None:
+            y = ops.minimum(y, max_value) if threshold else ops.clip(x, 0.0, max_value)
 
-        def backward(dy):
+        def backward(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
             if rule == "deconvnet":
-                return tf.nn.relu(dy)
-            opened = x > 0 if max_value is None else (x > 0) & (x < max_value)
-            return dy * tf.cast(opened & (dy > 0), dy.dtype)
+                return ops.relu(dy)
+            opened = ops.greater(x, threshold)
+            if max_value is not None:
+                opened = ops.logical_and(opened, ops.less(x, max_value))
+            return dy * ops.cast(ops.logical_and(opened, ops.greater(dy, 0.0)), dy.dtype)
 
         return y, backward
 
     return relu
 
 
+def _activation_name(activation):
+    name = getattr(activation, "__name__", None) or getattr(activation, "name", None)
+    return name if isinstance(name, str) else None
+
+
+def _refuse_leaky(layer, what, rule):
+    raise ValueError(
+        f"Layer {layer.name!r} uses {what}: it passes values below zero, and the {rule!r} ReLU rule "
+        "is defined for ReLUs that pass nothing there, so applying it would change the model's "
+        f"scores. Use relu='plain' (e.g. cam.saliency) for this model, or explain a model with plain ReLUs."
+    )
+
+
 @contextlib.contextmanager
 def relu_rule(model, rule):
     """Swap every ReLU of ``model`` (fused in conv/dense layers, ``Activation`` and ``ReLU``
-    layers, ReLU6) for one whose gradient follows ``rule``; other activations stay as they are,
-    so linear convolutions (ResNets) stay linear."""
+    layers, ReLU6, a ``ReLU(threshold=...)``; an activation function recognised by its name,
+    ``relu`` or ``relu6``, whether from Keras, ``tf.nn`` or ``jax.nn``) for one whose gradient
+    follows ``rule``, with the same forward values. Other activations stay as they are, so
+    linear convolutions (ResNets) stay linear. A non-plain rule raises ValueError for a leaky
+    ReLU (``ReLU(negative_slope=...)``, ``leaky_relu``; it would change the scores) and warns
+    when the model has no ReLU to swap (its gradients are then the plain ones)."""
     if rule not in RELU_RULES:
         raise ValueError(f"Unknown ReLU rule {rule!r}; valid rules are {', '.join(RELU_RULES)}.")
     with contextlib.ExitStack() as stack:
         if rule != "plain":
+            swapped = 0
             for _, layer in iter_layers(model):
-                activation = getattr(layer, "activation", None)
-                if activation in _RELUS:
-                    cap = 6.0 if activation is keras.activations.relu6 else None
+                name = _activation_name(getattr(layer, "activation", None))
+                if name in _RELU_CAPS:
+                    cap = _RELU_CAPS[name]
                     stack.enter_context(_patched(layer, "activation", _relu_with_rule(rule, cap)))
+                    swapped += 1
+                elif name == "leaky_relu":
+                    _refuse_leaky(layer, "a leaky ReLU activation", rule)
                 elif isinstance(layer, keras.layers.ReLU):
+                    if float(layer.negative_slope or 0.0):
+                        _refuse_leaky(layer, f"ReLU(negative_slope={float(layer.negative_slope):g})", rule)
                     cap = None if layer.max_value is None else float(layer.max_value)
-                    swapped = _relu_with_rule(rule, cap)
-                    stack.enter_context(_patched(layer, "call", lambda x, _f=swapped, **_: _f(x)))
+                    replaced = _relu_with_rule(rule, cap, float(layer.threshold or 0.0))
+                    stack.enter_context(_patched(layer, "call", lambda x, _f=replaced, **_: _f(x)))
+                    swapped += 1
+                elif isinstance(layer, keras.layers.LeakyReLU):
+                    _refuse_leaky(layer, "LeakyReLU", rule)
+            if not swapped:
+                warnings.warn(
+                    f"relu={rule!r}: model {model.name!r} has no ReLU to swap, so its {rule} gradients are "
+                    "the plain ones.", stacklevel=3)
         yield
 
 
@@ -312,11 +376,11 @@ def class_scores(model, images, scores="logits", found=None):
     is_logit = linear or found.kind is None
     if found.binary:
         if scores == "probabilities" and is_logit:
-            values = tf.sigmoid(values)
+            values = ops.sigmoid(values)
             is_logit = False
-        return tf.concat([-values, values] if is_logit else [1.0 - values, values], axis=-1)
+        return ops.concatenate([-values, values] if is_logit else [1.0 - values, values], axis=-1)
     if scores == "probabilities" and found.kind is None:
-        return tf.nn.softmax(values)
+        return ops.softmax(values, axis=-1)
     return values
 
 
@@ -348,11 +412,20 @@ def compiled_for(model, key, build):
     per_model = _compiled.setdefault(model, {})
     if key not in per_model:
         built = build(weakref.proxy(model))
-        if graph_outputs(model) is None and getattr(built, "input_signature", None):
+        if graph_outputs(model) is None and hasattr(built, "trace"):
             with _traceable(model):
-                built.get_concrete_function()
+                built.trace()
         per_model[key] = built
     return per_model[key]
+
+
+def compile(model, fn, specs):
+    """``fn(*args)`` compiled by the backend for ``model`` (a weak proxy is enough): ``specs``
+    gives (shape, dtype) per argument, None for a size that may vary (the batch). ``fn`` may
+    call the model and use ``recording``, ``relu_rule``, ``linear_activation`` and
+    ``value_and_gradient``; the compiled function takes and returns arrays (numpy in, backend
+    arrays out: ``np.asarray`` them) and always sees the model's current weights."""
+    return backend.Compiled(model, fn, specs)
 
 
 @contextlib.contextmanager
@@ -364,7 +437,7 @@ def _traceable(model):
         if "functional API" in str(error):
             raise
         raise _untraceable(model, error) from error
-    except (TypeError, AttributeError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError) as error:
+    except backend.TRACE_ERRORS as error:
         raise _untraceable(model, error) from error
 
 
@@ -374,8 +447,8 @@ def _untraceable(model, error):
     cause = lines[-1] if lines else type(error).__name__
     return ValueError(
         f"Model {model.name!r} ({type(model).__name__}, a subclassed keras.Model) could not be traced "
-        f"by TensorFlow ({type(error).__name__}: {cause}). "
-        "convviz explains a subclassed model only where tf.function can trace its call(), at the "
+        f"by {backend.NAME} ({type(error).__name__}: {cause}). "
+        f"convviz explains a subclassed model only where {backend.NAME} can trace its call(), at the "
         "image size it was built for (for patterns, pass that size as image_size=). Build the "
         "same network with the functional API instead: inputs = keras.Input((H, W, C)); x = layer(inputs) "
         "... ; model = keras.Model(inputs, outputs), then load the trained weights into it."
@@ -393,11 +466,11 @@ def signature_shape(model, image_shape=None):
     return tuple(int(v) for v in image_shape)
 
 
-def image_signature(model, *extra, image_shape=None):
-    """A ``tf.function`` input signature: an image batch of any size for ``model``, then ``extra``.
+def image_spec(model, image_shape=None):
+    """``(shape, dtype)`` of an image batch of any size for ``model``, for ``compile``.
 
     ``image_shape`` (H, W, C) fills in what the model does not fix (a subclassed model)."""
-    return [tf.TensorSpec((None, *signature_shape(model, image_shape)), tf.float32), *extra]
+    return (None, *signature_shape(model, image_shape)), "float32"
 
 
 @dataclass(frozen=True)
@@ -437,11 +510,11 @@ def trace(model, image_shape):
         return result
 
     with _traceable(model):
-        tf.function(forward).get_concrete_function(tf.TensorSpec((None, *image_shape), tf.float32))
+        backend.run_symbolically(forward, (None, *image_shape))
     result, records = seen["result"], seen["records"]
     keys = _output_keys(result)
-    outputs = tuple((key, tuple(_pick(result, key).shape)) for key in keys)
-    shapes = {id(layer): tuple(record[0].shape) for layer, record in zip(layers, records)
+    outputs = tuple((key, _batchless(_pick(result, key).shape)) for key in keys)
+    shapes = {id(layer): _batchless(record[0].shape) for layer, record in zip(layers, records)
               if len(record) == 1 and hasattr(record[0], "shape")}
     order = tuple(dict.fromkeys(id(layer) for layer, _ in calls))
     final = {}
@@ -454,6 +527,12 @@ def trace(model, image_shape):
     found = _Trace(outputs, shapes, order, final)
     per_model[image_shape] = found
     return found
+
+
+def _batchless(shape):
+    """A traced shape with its batch axis unknown (None), whatever size the backend traced."""
+    shape = tuple(shape)
+    return shape if not shape else (None, *shape[1:])
 
 
 def _traced_head(model, output, image_shape):
@@ -470,7 +549,7 @@ def _traced_head(model, output, image_shape):
 def layer_shape(model, layer, image_shape=None):
     """Output shape of ``layer`` (batch axis included), from the graph where the model has one,
     else from a trace at ``image_shape``; None when the layer has no single output."""
-    from .models import output_rank
+    from ..models import output_rank
 
     if output_rank(layer) is not None:
         return tuple(layer.output.shape)
@@ -517,20 +596,19 @@ def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plai
     and settings; runs in chunks of ``batch_size`` images. Returns a ``Probe``; its
     ``input_gradient`` is per unit of the model's input range.
     """
-    from .models import find_layer
+    from ..models import find_layer
 
     images = inputs.image_batch(images, model)
     shape = images.shape[1:]
     found = head(model, output, shape)
-    wanted = inputs.class_indices(classes, len(images), found.classes)
+    wanted = np.asarray(inputs.class_indices(classes, len(images), found.classes), np.int32)
     layers = [find_layer(model, layer) for layer in layers]
     key = ("probe", tuple(id(layer) for layer in layers), scores, relu, input_gradient, output,
            signature_shape(model, shape))
     run = compiled_for(model, key, lambda proxy: _build_probe(proxy, layers, scores, relu, input_gradient,
                                                               found, shape))
-    parts = [run(tf.constant(images[i:i + batch_size]), tf.constant(wanted[i:i + batch_size]))
-             for i in range(0, len(images), batch_size)]
-    joined = [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(parts[0]))]
+    parts = [run(images[i:i + batch_size], wanted[i:i + batch_size]) for i in _chunks(len(images), batch_size)]
+    joined = _joined(parts)
     count = len(layers)
     return Probe(
         scores=joined[0],
@@ -539,6 +617,21 @@ def probe(model, images, classes=None, layers=(), *, scores="logits", relu="plai
         gradients=joined[2 + count:2 + 2 * count],
         input_gradient=joined[2 + 2 * count] if input_gradient else None,
     )
+
+
+def _chunks(count, batch_size):
+    """Start indices of the chunks of ``batch_size`` items that cover ``count`` items."""
+    return range(0, count, max(1, int(batch_size)))
+
+
+def _joined(parts):
+    """Per output position, the chunks' arrays joined along the batch axis (numpy)."""
+    return [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(parts[0]))]
+
+
+def select(values, indices):
+    """``values[i, indices[i]]`` for every row i: (n, K) and (n,) ints give (n,)."""
+    return ops.take_along_axis(values, ops.expand_dims(ops.cast(indices, "int32"), -1), axis=-1)[:, 0]
 
 
 def _build_probe(model, layers, scores, relu, input_gradient, found, shape):
@@ -550,50 +643,53 @@ def _build_probe(model, layers, scores, relu, input_gradient, found, shape):
     # alive through this closure.
     layer_refs = [weakref.ref(layer) for layer in layers]
 
-    @tf.function(input_signature=image_signature(model, tf.TensorSpec((None,), tf.int32), image_shape=shape))
     def run(images, wanted):
         layers = [ref() for ref in layer_refs]
-        with relu_rule(model, relu), recording(layers) as records:
-            with tf.GradientTape() as tape:
-                tape.watch(images)
+
+        def forward(images, taps):
+            with relu_rule(model, relu), recording(layers, taps=taps) as records:
                 outputs = class_scores(model, images, scores, found)
-                top = tf.argmax(outputs, axis=-1, output_type=tf.int32)
-                chosen = tf.where(wanted < 0, top, wanted)
-                # Images never interact (training=False), so the gradient of the batch sum is
-                # each image's own gradient.
-                score = tf.gather(outputs, chosen, batch_dims=1)
-        activations = [single_output(record, layer) for record, layer in zip(records, layers)]
-        targets = activations + ([images] if input_gradient else [])
-        grads = tape.gradient(score, targets, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        return [outputs, chosen, *activations, *grads]
+            top = ops.cast(ops.argmax(outputs, axis=-1), "int32")
+            chosen = ops.where(wanted < 0, top, wanted)
+            # Images never interact (training=False), so the gradient of the batch sum is
+            # each image's own gradient.
+            score = ops.sum(select(outputs, chosen))
+            activations = [single_output(record, layer) for record, layer in zip(records, layers)]
+            return score, (outputs, chosen), activations
 
-    return run
+        (outputs, chosen), activations, grads, input_grad = backend.gradients(forward, images, input_gradient)
+        return [outputs, chosen, *activations, *grads, *([input_grad] if input_gradient else [])]
+
+    return compile(model, run, [image_spec(model, shape), ((None,), "int32")])
 
 
-def layer_outputs(model, images, layers, batch_size=32):
+def layer_outputs(model, images, layers, batch_size=32, linear=None):
     """The outputs of ``layers`` for ``images`` from one forward pass per chunk.
 
     ``images``: (n, H, W, C) in the model's input range; ``layers``: layer objects of ``model``
-    (nested models included). Returns a list of numpy arrays, one per layer, batch first.
+    (nested models included); ``linear``: None, or a layer run without its activation
+    (``linear_activation``: a conv's pre-activation). Returns a list of numpy arrays, one per
+    layer, batch first.
     """
     images = inputs.image_batch(images, model)
     shape = images.shape[1:]
-    key = ("outputs", tuple(id(layer) for layer in layers), signature_shape(model, shape))
+    key = ("outputs", tuple(id(layer) for layer in layers), id(linear), signature_shape(model, shape))
     layer_refs = [weakref.ref(layer) for layer in layers]
+    linear_ref = None if linear is None else weakref.ref(linear)
 
     def build(model):
-        @tf.function(input_signature=image_signature(model, image_shape=shape))
         def run(batch):
             chosen = [ref() for ref in layer_refs]
-            with recording(chosen) as records:
+            unfused = linear_activation(linear_ref()) if linear_ref is not None else contextlib.nullcontext()
+            with recording(chosen) as records, unfused:
                 model(batch, training=False)
             return [single_output(record, layer) for record, layer in zip(records, chosen)]
 
-        return run
+        return compile(model, run, [image_spec(model, shape)])
 
     run = compiled_for(model, key, build)
-    parts = [run(tf.constant(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
-    return [np.concatenate([np.asarray(part[k]) for part in parts]) for k in range(len(layers))]
+    parts = [run(images[i:i + batch_size]) for i in _chunks(len(images), batch_size)]
+    return _joined(parts)
 
 
 def predict(model, images, scores="probabilities", batch_size=64, output=None):
@@ -611,28 +707,45 @@ def predict(model, images, scores="probabilities", batch_size=64, output=None):
     found = head(model, output, shape)
 
     def build(model):
-        @tf.function(input_signature=image_signature(model, image_shape=shape))
-        def run(batch):
-            return class_scores(model, batch, scores, found)
-
-        return run
+        return compile(model, lambda batch: class_scores(model, batch, scores, found), [image_spec(model, shape)])
 
     run = compiled_for(model, ("predict", scores, output, signature_shape(model, shape)), build)
-    return np.concatenate([np.asarray(run(tf.constant(images[i:i + batch_size])))
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate([np.asarray(run(images[i:i + batch_size])) for i in _chunks(len(images), batch_size)])
 
 
-def value_and_gradient(objective, input_signature=None):
-    """Compile ``objective(x, *args) -> (n,) values`` into ``f(x, *args) -> (values, d values/dx)``.
+def resolve_classes(model, images, classes=None, output=None, batch_size=64):
+    """The classes to explain for validated ``images``: ``classes`` None (each image's top-1
+    class of the model's outputs), an int, or one int per image, as an int32 array (n,).
+    The one place outside a compiled probe where "None means top-1" is decided."""
+    wanted = inputs.class_indices(classes, len(images), num_classes(model, output, images.shape[1:]))
+    if (wanted >= 0).all():
+        return wanted
+    return inputs.top_classes(wanted, predict(model, images, "outputs", batch_size, output=output))
+
+
+def value_and_gradient(objective):
+    """``objective(x, *args) -> (n,) values`` as ``f(x, *args) -> (values, d values/dx)``, for
+    use inside a function given to ``compile``.
 
     The gradient is taken per image (images in a batch must not interact). ``objective`` may use
     ``recording`` and ``linear_activation`` on a model: they take effect while it is traced.
     """
 
     def run(x, *args):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
+        def total(x):
             values = objective(x, *args)
-        return values, tape.gradient(values, x)
+            return ops.sum(values), values
 
-    return tf.function(run, input_signature=input_signature, reduce_retracing=input_signature is None)
+        return backend.value_and_gradient(total, x)
+
+    return run
+
+
+def device_summary():
+    """One line naming the Keras backend and the device it runs on (GPU by name, or the CPU)."""
+    return backend.device_summary()
+
+
+def deterministic():
+    """Ask the backend for deterministic ops where it has a switch for them (TensorFlow)."""
+    backend.deterministic()
