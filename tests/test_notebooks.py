@@ -78,3 +78,11 @@ def test_figures_have_words(notebook):
         f"{path.name}: cells {unlabelled} draw a figure without alt text; add to each cell's "
         'metadata {"mystnb": {"image": {"alt": "what the figure shows"}}}'
     )
+
+
+def test_stored_notebook_stays_small(notebook):
+    # The site, Colab's preview and git all carry every stored figure: chapters keep them as
+    # JPEG at the page's resolution (plotting.use_compact_figures in the parameters cell).
+    path, _ = notebook
+    size = path.stat().st_size
+    assert size <= 1.5e6, f"{path.name} is {size / 1e6:.1f} MB; store figures compactly (1.5 MB at most)"
