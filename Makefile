@@ -4,6 +4,8 @@
 #               JAX (KERAS_BACKEND=jax) and the Grad-CAM chapter on JAX, build the site with
 #               warnings as errors, then load every page in headless Chromium
 # Extra: make bench   runs the benchmarks in bench/
+#        make test-torch  installs PyTorch (torch==2.13.0, not in requirements.txt: a large
+#                    download) into .venv if missing and runs the unit tests on Keras's torch backend
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -28,7 +30,7 @@ endif
 # page quotes these times); the slowest cell gets 15 minutes.
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: book test bench setup browser site site-test
+.PHONY: book test test-torch bench setup browser site site-test
 
 setup: $(STAMP)
 
@@ -80,6 +82,14 @@ test: $(STAMP) browser
 	KERAS_BACKEND=jax $(BIN)/python -m pytest $(NBVAL_FLAGS) notebooks/04_grad_cam.ipynb
 	$(MAKE) --no-print-directory site
 	$(MAKE) --no-print-directory site-test
+
+# The unit tests on Keras's PyTorch backend; not part of `make test` (PyTorch is a large install,
+# so it is not pinned in requirements.txt but installed here when missing).
+test-torch: export CONVVIZ_CACHE := $(CONVVIZ_CACHE)
+test-torch: $(STAMP)
+	$(if $(FRESH_CACHE),rm -rf "$(CONVVIZ_CACHE)")
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0
+	KERAS_BACKEND=torch $(BIN)/python -m pytest
 
 # The course assignment (book/teaching.md): `otter assign` on the exercises notebook gives the
 # student notebook (no solutions; it writes its own public tests, so it can travel alone) and the

@@ -73,7 +73,7 @@ def seed_everything(seed=0, deterministic=True):
 
 
 def device_summary():
-    """One line naming the Keras backend (TensorFlow, JAX) and the device it runs on: the
+    """One line naming the Keras backend (TensorFlow, JAX, PyTorch) and the device it runs on: the
     GPU(s) by name, or the CPU. Choose the backend with ``KERAS_BACKEND`` before Keras is
     imported (see the setup page)."""
     from . import gradients

@@ -53,7 +53,7 @@ def test_nested_maps_equal_a_direct_submodel_of_the_inner_base(student):
     signed = batch * 2.0 - 1.0  # what the student's Rescaling layer feeds the base
     for name in names:
         direct = keras.Model(base.input, base.get_layer(name).output)(signed, training=False)
-        np.testing.assert_allclose(maps[name], np.asarray(direct), rtol=1e-5, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(maps[name], keras.ops.convert_to_numpy(direct), rtol=1e-5, atol=1e-5, err_msg=name)
     assert list(maps) == names
 
 
@@ -167,7 +167,7 @@ def test_measures_match_numpy_on_the_maps(student):
     names = ["stem_conv", "mixed0_relu"]
     summary = activations.summarise(student, batch, names, batch_size=4)
     base = student.get_layer("base")
-    relu = np.asarray(keras.Model(base.input, base.get_layer("mixed0_relu").output)(batch * 2 - 1))
+    relu = keras.ops.convert_to_numpy(keras.Model(base.input, base.get_layer("mixed0_relu").output)(batch * 2 - 1))
     silent = (relu.reshape(6, -1, 16) == 0).all(axis=1)  # (images, channels)
     assert activations.silent_fraction(summary)["mixed0_relu"] == pytest.approx(silent.mean())
     assert activations.zero_fraction(summary)["mixed0_relu"] == pytest.approx((relu == 0).mean())

@@ -25,7 +25,7 @@ import pytest
 from convviz_helpers import gradients
 
 HERE = Path(__file__).parent
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax"}  # Keras backend -> module it needs
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # Keras backend -> module it needs
 TOLERANCE = 1e-4
 
 
@@ -46,7 +46,8 @@ def here():
 @pytest.mark.parametrize("other", _others())
 def test_methods_agree_across_backends(here, other, tmp_path):
     if importlib.util.find_spec(BACKENDS[other]) is None:
-        pytest.skip(f"the {other} backend is not installed (make test installs it from requirements.txt)")
+        how = "make test-torch installs it" if other == "torch" else "make test installs it from requirements.txt"
+        pytest.skip(f"the {other} backend is not installed ({how})")
     out = tmp_path / f"{other}.npz"
     env = {**os.environ, "KERAS_BACKEND": other}
     run = subprocess.run([sys.executable, str(HERE / "backend_values.py"), str(out)], env=env,
@@ -82,7 +83,7 @@ def test_affine_transform_gradient():
     # The warp is linear: its exact gradient is the warp's matrix transposed, applied to weights.
     basis = np.eye(size * size, dtype=np.float32).reshape(-1, size, size, 1)
     exact = (ops.convert_to_numpy(warp(basis)) * weights).sum(axis=(1, 2, 3)).reshape(1, size, size, 1)
-    step = gradients.value_and_gradient(lambda x: ops.sum(warp(x) * weights, axis=(1, 2, 3)))
+    step = gradients.value_and_gradient(lambda x: ops.sum(ops.multiply(warp(x), weights), axis=(1, 2, 3)))
     holder = keras.Sequential([keras.Input((1,))])
     compiled = gradients.compile(holder, lambda x: step(x)[1], [((None, size, size, 1), "float32")])
     image = np.random.default_rng(1).uniform(size=(1, size, size, 1)).astype(np.float32)

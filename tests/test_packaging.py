@@ -1,9 +1,12 @@
 """The package installs the way the book promises: light on Colab, pinned here, fully documented."""
 
+import os
 import re
 import subprocess
 import sys
 import tomllib
+
+import pytest
 
 import convviz_helpers
 from toc_files import ROOT
@@ -44,6 +47,17 @@ def test_import_is_light():
     code = "import sys, convviz_helpers; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_backend_modules_load_lazily(backend):
+    # The gradient core imports only the chosen backend's module: never torch on TensorFlow or JAX.
+    code = ("import sys, convviz_helpers.gradients, convviz_helpers.cam, convviz_helpers.filters; "
+            "print('torch' in sys.modules)")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_contract_modules_reachable_as_attributes():

@@ -305,10 +305,11 @@ class Untraceable(Subclassed):
 
 
 def test_untraceable_subclassed_model_names_the_functional_api():
-    model = Untraceable()
-    model(PIXELS[:1])
-    with pytest.raises(ValueError, match="functional API"):
-        cam.grad_cam(model, PIXELS)
+    if gradients.BACKEND != "torch":  # PyTorch runs call() eagerly: control flow on a value works there
+        model = Untraceable()
+        model(PIXELS[:1])
+        with pytest.raises(ValueError, match="functional API"):
+            cam.grad_cam(model, PIXELS)
     flat = FlatHead()
     flat(PIXELS[:1])  # built for 8 px: at the default 128 px its Dense kernel no longer fits
     with pytest.raises(ValueError, match="image_size=.*functional API"):

@@ -48,7 +48,9 @@ def _fourier_image(spectrum, size):
     """Images (b, size, size, 3) in (0, 1) from spectra (b, 2, 3, size, size//2+1) (real and
     imaginary parts per colour channel): inverse FFT, colour mixing, sigmoid."""
     scale = _spectrum_scale(size)
-    real, imag = spectrum[:, 0] * scale, spectrum[:, 1] * scale  # (b, 3, ky, kx)
+    # ops.multiply, not `*`: a numpy array on either side of `*` would pull a PyTorch tensor
+    # that requires grad into numpy.
+    real, imag = ops.multiply(spectrum[:, 0], scale), ops.multiply(spectrum[:, 1], scale)  # (b, 3, ky, kx)
     rows, cols = _inverse_dft(size)
     # Along the first axis: a complex inverse DFT, (b, 3, h, kx) real and imaginary parts.
     z_real = ops.einsum("hy,bcyk->bchk", rows[0], real) - ops.einsum("hy,bcyk->bchk", rows[1], imag)

@@ -13,7 +13,8 @@ The backend seam: what differs between Keras backends is how a function is compi
 gradient is taken, and that lives in one short module per backend (``_tensorflow``: tf.function
 and GradientTape; ``_jax``: jax.jit with the model's variables passed as arguments, and
 gradients through zero-valued "taps" added to recorded outputs, since JAX cannot differentiate
-with respect to an intermediate value). Each compiled function sees the model's current
+with respect to an intermediate value; ``_torch``: plain eager calls and torch.autograd.grad).
+Each compiled function sees the model's current
 weights, so later weight changes (more training, a randomisation test) count without
 recompiling. ``BACKEND`` names the one this process uses (``KERAS_BACKEND``, chosen before
 Keras is imported). No other module of the package imports a backend for the methods.
@@ -38,11 +39,11 @@ from .._tf import BACKEND, keras
 from ..models import iter_layers
 
 ops = keras.ops
-BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax"}
+BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
 if BACKEND not in BACKENDS:
     raise ImportError(
         f"convviz_helpers explains models on the Keras backends {', '.join(BACKENDS)}; this process "
-        f"uses {BACKEND!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax before importing Keras."
+        f"uses {BACKEND!r}. Set KERAS_BACKEND=tensorflow, jax or torch before importing Keras."
     )
 backend = importlib.import_module(f".{BACKENDS[BACKEND]}", __name__)
 
