@@ -20,9 +20,7 @@ backend). Timings depend on machine load: compare ratios from one run, not secon
 """
 
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -30,22 +28,9 @@ import numpy as np  # noqa: E402
 
 from convviz_helpers import cam, config, filters, gradients, models  # noqa: E402
 from convviz_helpers._tf import keras  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 ops = keras.ops
-
-
-def interleaved(functions, repeats, warmup=2):
-    """Median seconds of each function, timed in alternating rounds."""
-    for function in functions:
-        for _ in range(warmup):
-            function()
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, spent in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
 
 
 def grad_cam_floor(model, layer, shape):
@@ -75,6 +60,15 @@ def pattern_floor(model, layer, shape, steps):
     return lambda images: np.asarray(compiled(images))
 
 
+def report_grad_cam(what, model, layer, images, repeats):
+    """Print ``cam.grad_cam`` against its floor on ``images``, timed in turns."""
+    floor = grad_cam_floor(model, layer, images.shape[1:])
+    ours, bare = interleaved([lambda: cam.grad_cam(model, images), lambda: floor(images)], repeats=repeats)
+    print(f"\nGrad-CAM, {what}, layer {layer.name}")
+    print(f"  cam.grad_cam        {ours * 1e3:8.1f} ms")
+    print(f"  floor               {bare * 1e3:8.1f} ms   ratio {ours / bare:.2f} (goal <= 1.3)")
+
+
 def main():
     print(f"{gradients.device_summary()} Keras {keras.__version__}, backend {gradients.BACKEND}; "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -84,20 +78,12 @@ def main():
     model = models.shapes_convnet(64, widths=(16, 32, 64, 128))
     layer = models.last_conv_layer(model)
     images = rng.uniform(size=(64, 64, 64, 3)).astype(np.float32)
-    floor = grad_cam_floor(model, layer, images.shape[1:])
-    ours, bare = interleaved([lambda: cam.grad_cam(model, images), lambda: floor(images)], repeats=21)
-    print(f"\nGrad-CAM, ShapesNet architecture, 64 images of 64 px, layer {layer.name}")
-    print(f"  cam.grad_cam        {ours * 1e3:8.1f} ms")
-    print(f"  floor               {bare * 1e3:8.1f} ms   ratio {ours / bare:.2f} (goal <= 1.3)")
+    report_grad_cam("ShapesNet architecture, 64 images of 64 px", model, layer, images, repeats=21)
 
     lite0 = models.pretrained("efficientnet_lite0")
     layer = models.last_conv_layer(lite0)
     photos = rng.uniform(size=(8, 224, 224, 3)).astype(np.float32)
-    floor = grad_cam_floor(lite0, layer, photos.shape[1:])
-    ours, bare = interleaved([lambda: cam.grad_cam(lite0, photos), lambda: floor(photos)], repeats=7)
-    print(f"\nGrad-CAM, EfficientNet-Lite0, 8 images of 224 px, layer {layer.name}")
-    print(f"  cam.grad_cam        {ours * 1e3:8.1f} ms")
-    print(f"  floor               {bare * 1e3:8.1f} ms   ratio {ours / bare:.2f} (goal <= 1.3)")
+    report_grad_cam("EfficientNet-Lite0, 8 images of 224 px", lite0, layer, photos, repeats=7)
 
     count, steps = 32, 30
     net = models.shapes_convnet(64, 6, widths=(16, 32, 64, 128))

@@ -15,43 +15,15 @@ recipe, within 1.3x of the floor. Timings depend on machine load; compare ratios
 """
 
 import os
-import statistics
-import time
 
 import numpy as np
+from timing import interleaved, steady
 
 from convviz_helpers import cam, data, gradients, models
 from convviz_helpers._tf import keras, tf
 
 BATCH, SIZE, VGG_BATCH = 64, 64, 8
 LITE0_PHOTOS = ("chelsea", "coffee", "rocket", "camera", "astronaut", "china", "flower", "coins")
-
-
-def steady(function, repeats, warmup=2):
-    """Median seconds of ``function()`` over ``repeats`` runs after ``warmup`` runs."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def interleaved(functions, repeats, warmup=2):
-    """Median seconds of each function, timed in alternating rounds so that a change in machine
-    load during the run hits every contender alike."""
-    for function in functions:
-        for _ in range(warmup):
-            function()
-    times = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, spent in zip(functions, times):
-            start = time.perf_counter()
-            function()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
 
 
 def keras_io_heatmap(image, model, layer_name):

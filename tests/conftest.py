@@ -42,3 +42,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty model cache for one test, and no model held in memory before or after it."""
+    from convviz_helpers import trained
+
+    monkeypatch.setenv("CONVVIZ_CACHE", str(tmp_path))
+    trained.clear_memory()
+    yield tmp_path
+    trained.clear_memory()

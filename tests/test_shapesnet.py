@@ -17,14 +17,6 @@ FRESH_SEED = 12345
 TINY = dataclasses.replace(shapesnet.RECIPE, train_size=48, val_size=16, widths=(4, 8), epochs=1, batch_size=16)
 
 
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVVIZ_CACHE", str(tmp_path))
-    shapesnet.clear_memory_cache()
-    yield tmp_path
-    shapesnet.clear_memory_cache()
-
-
 def test_convnet_layers_and_last_conv_map():
     model = shapesnet.shapes_convnet(64, widths=(16, 32, 64, 128))
     assert model.input_shape == (None, 64, 64, 3)

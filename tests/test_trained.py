@@ -11,14 +11,6 @@ from convviz_helpers import data, digitsnet, shapesnet, trained
 TINY = dataclasses.replace(shapesnet.RECIPE, train_size=48, val_size=16, widths=(4, 8), epochs=1, batch_size=16)
 
 
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVVIZ_CACHE", str(tmp_path))
-    trained.clear_memory()
-    yield tmp_path
-    trained.clear_memory()
-
-
 @pytest.mark.parametrize("name, module", [("shapesnet", shapesnet), ("digitsnet", digitsnet)])
 def test_the_book_recipes_are_shipped(name, module, tmp_cache):
     path = trained.shipped_path(name, module.RECIPE)
