@@ -30,7 +30,7 @@ endif
 # page quotes these times); the slowest cell gets 15 minutes.
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: book test test-torch bench setup browser site site-test
+.PHONY: book test test-torch bench setup browser node explorer site site-test
 
 setup: $(STAMP)
 
@@ -54,21 +54,48 @@ browser:
 	  echo "warning: chromium/chromedriver missing and not root: install Debian's chromium and chromium-driver, or the browser test fails" >&2; \
 	fi
 
+# Node.js and npm for the explorer page (TensorFlow.js from npm): Debian's when root and missing,
+# as `browser` does for Chromium; otherwise a clear message and a failure, since the page needs it.
+node:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's nodejs and npm for the explorer page"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	else \
+	  echo "error: the explorer page needs Node.js and npm (to install TensorFlow.js from explorer/package-lock.json): install Debian's nodejs and npm, or Node.js 20 from nodejs.org" >&2; \
+	  exit 1; \
+	fi
+
+# TensorFlow.js exactly as explorer/package-lock.json pins it; reinstalled when the lock changes.
+explorer/node_modules/.package-lock.json: explorer/package-lock.json explorer/package.json | node
+	cd explorer && npm ci --no-audit --no-fund
+	touch $@
+
+# The explorer's files, where _config.yml's html_extra_path copies them into the site as
+# explorer/: its scripts and style, TensorFlow.js's tf.min.js (served by the site: no CDN),
+# and the networks, photos and atlas that convviz_helpers.export writes.
+EXPLORER_SITE := _build/explorer-site/explorer
+explorer: $(STAMP) explorer/node_modules/.package-lock.json
+	rm -rf $(EXPLORER_SITE)
+	mkdir -p $(EXPLORER_SITE)
+	cp explorer/graph.js explorer/explorer.js explorer/explorer.css explorer/node_modules/@tensorflow/tfjs/dist/tf.min.js $(EXPLORER_SITE)/
+	$(BIN)/python -m convviz_helpers.export $(EXPLORER_SITE)
+
 # The site, from a clean output folder: Sphinx re-reads only changed pages, so an incremental
 # build would stop reporting a warning in an unchanged page, and removed chapters would linger.
 # Notebooks are not executed here (execute_notebooks: off): their stored outputs are used.
-site: $(STAMP)
+site: $(STAMP) explorer
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	$(BIN)/jupyter-book build . -W --keep-going
 
 book: site
 
 # The browser test against whatever _build/html holds.
-site-test: $(STAMP) browser
-	$(BIN)/python -m pytest -m browser tests/test_book.py
+site-test: $(STAMP) browser explorer/node_modules/.package-lock.json
+	$(BIN)/python -m pytest -m browser tests/test_book.py tests/test_explorer.py
 
 test: export CONVVIZ_CACHE := $(CONVVIZ_CACHE)
-test: $(STAMP) browser
+test: $(STAMP) browser explorer/node_modules/.package-lock.json
 	$(if $(FRESH_CACHE),rm -rf "$(CONVVIZ_CACHE)")
 	notebooks="$$($(BIN)/python tests/toc_files.py --notebooks)"; \
 	if [ -z "$$notebooks" ]; then echo "No notebooks in _toc.yml: nothing for nbval."; fi; \
