@@ -391,8 +391,7 @@ def build_site(out_dir):
         "efficientnet_lite0": {name: data.sample_image(name, 224) for name in LITE0_PHOTOS},
         "shapesnet": shapes_photos(),
     }
-    titles = {"efficientnet_lite0": "EfficientNet-Lite0 (ImageNet, 1000 classes)",
-              "shapesnet": "ShapesNet (the book's model, 6 shapes)"}
+    titles = {"efficientnet_lite0": "EfficientNet-Lite0 (ImageNet)", "shapesnet": "ShapesNet (6 shapes)"}
     index = {}
     for key, model, names in (("efficientnet_lite0", lite0, imagenet.class_names()),
                               ("shapesnet", shapes, data.SHAPE_CLASSES)):

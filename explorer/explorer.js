@@ -155,6 +155,7 @@ async function showFile(file) {
     return null;
   }
   setImage(pixelsOf(bitmap), `your photo ${file.name} (${bitmap.width}×${bitmap.height})`);
+  ui.photo.value = ""; // no bundled photo is shown now
   bitmap.close();
   return explainCurrent({});
 }

@@ -215,6 +215,8 @@ def test_uploaded_photo_is_explained_and_shown(page, tmp_path):
     page.execute_script("document.getElementById('convviz-explorer').scrollIntoView({block: 'start'});"
                         "window.scrollBy(0, -80);")
     page.save_screenshot(str(SCREENSHOTS / "explorer-upload.png"))
+    page.execute_script("document.getElementById('cvx-timing').scrollIntoView({block: 'start'});")
+    page.save_screenshot(str(SCREENSHOTS / "explorer-upload-maps.png"))
 
 
 def test_damaged_file_gets_a_sentence_not_a_console_error(page, tmp_path):
