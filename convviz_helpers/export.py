@@ -219,10 +219,11 @@ def _fold_batch_norms(ops, arrays):
     return kept
 
 
-def _layer_choices(model, ops):
+def _layer_choices(ops):
     """The layers a reader may pick for Grad-CAM and feature maps: every operation with an
-    image-shaped output except pooling, in order."""
-    return [op["name"] for op in ops if len(op["shape"]) == 3 and op["op"] not in ("max_pool", "avg_pool")]
+    image-shaped output except pooling and input scaling, in order."""
+    return [op["name"] for op in ops
+            if len(op["shape"]) == 3 and op["op"] not in ("max_pool", "avg_pool", "rescale")]
 
 
 def export_graph(model, out_dir, class_names=None):
@@ -276,7 +277,7 @@ def export_graph(model, out_dir, class_names=None):
         "input": {"name": input_name, "shape": [int(v) for v in model.inputs[0].shape[1:]]},
         "output": output,
         "classes": classes,
-        "layers": _layer_choices(model, ops),
+        "layers": _layer_choices(ops),
         "default_layer": models.last_conv_layer(model).name,
         "weights": {"file": "weights.bin", "dtype": "float32", "count": store.size},
         "ops": ops,

@@ -75,9 +75,11 @@ def test_small_net_in_node_matches_keras(tmp_path):
     assert kinds.count("affine") == 1 and "stem_bn" in [op["name"] for op in graph["ops"]]
     assert next(op for op in graph["ops"] if op["name"] == "dw_bn")["layers"] == ["dw", "dw_bn"]
     assert graph["default_layer"] == "last_conv" and graph["classes"] == list("abcd")
+    assert graph["layers"] == ["stem_bn", "stem_relu", "dw_bn", "dw_relu", "project", "add", "after_add_bn",
+                               "last_conv"]
     images = np.random.default_rng(1).uniform(size=(3, 12, 12, 3)).astype("float32")
     got = run_in_node(tmp_path / "small", images, tmp_path, "dw_bn", "add")
-    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in ("dw_bn", "add", "dropout")])
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("dw_bn", "add", "dropout")])
     dw_bn, add, features = probe(images, training=False)
     weights, bias = model.get_layer("predictions").get_weights()
     np.testing.assert_allclose(got["dw_bn"], dw_bn, atol=1e-4)
@@ -96,7 +98,7 @@ def test_lite0_in_node_matches_keras_and_grad_cam(tmp_path):
     classes = [281, 967]  # tabby, espresso: not always the top-1, so the class argument is used
     got = run_in_node(tmp_path / "lite0", images, tmp_path, "block5c_add", "--cam", "top_activation",
                       "281,967", "--cam", "block5c_add", "281,967")
-    probe = keras.Model(model.inputs, [model.get_layer("block5c_add").output, model.get_layer("avg_pool").output])
+    probe = keras.Model(model.input, [model.get_layer("block5c_add").output, model.get_layer("avg_pool").output])
     middle, pooled = (np.asarray(v) for v in probe(images, training=False))
     weights, bias = model.get_layer("predictions").get_weights()
     np.testing.assert_allclose(got["logits"], pooled @ weights + bias, atol=1e-3)
