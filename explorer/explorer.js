@@ -23,6 +23,7 @@ const ui = {
 const state = {
   index: null, atlas: {layers: {}}, graphs: new Map(), key: null, graph: null,
   image: null, imageLabel: "", values: null, classIndex: null, layer: null, backend: null,
+  atlasByLayer: new Map(), // the graph's layer name -> its atlas entry (Lite0 only)
 };
 
 // One explanation at a time: the reader's clicks and the test hook queue up instead of
@@ -108,6 +109,15 @@ async function useModel(key) {
   ui.photo.replaceChildren(...state.index[key].photos.map((name) => new Option(name, name)));
   ui.layer.replaceChildren(...state.graph.spec.layers.map((name) => new Option(
     name === state.graph.spec.default_layer ? `${name} (head input)` : name, name)));
+  // The atlas names Keras layers; an exported op may stand for two (a convolution and the
+  // BatchNorm folded into it: same channels, each scaled and shifted), so match on either.
+  state.atlasByLayer = new Map();
+  if (key === "efficientnet_lite0") {
+    for (const op of state.graph.ops) {
+      const named = op.layers.find((name) => state.atlas.layers[name]);
+      if (named) state.atlasByLayer.set(op.name, state.atlas.layers[named]);
+    }
+  }
   state.layer = state.graph.spec.default_layer;
   ui.layer.value = state.layer;
   setImage(null, "");
@@ -275,7 +285,7 @@ async function drawFeatureMaps() {
   const activation = state.values.get(layer);
   const [, h, w, c] = activation.shape;
   const [data, means] = await Promise.all([activation.data(), tf.tidy(() => tf.mean(activation, [0, 1, 2])).data()]);
-  const inAtlas = new Set((state.atlas.layers[layer] || {}).channels || []);
+  const inAtlas = new Set((state.atlasByLayer.get(layer) || {}).channels || []);
   const order = Array.from(means.keys()).sort((a, b) => means[b] - means[a] || a - b);
   const shown = [...new Set([...order.slice(0, MAX_TILES), ...inAtlas])].slice(0, MAX_TILES + 16);
   ui.mapsTitle.textContent = `Feature maps of ${layer} (${h}×${w}, ${c} channels): the ${Math.min(MAX_TILES, c)} ` +
@@ -302,16 +312,16 @@ async function drawFeatureMaps() {
     figure.addEventListener("click", () => showAtlas(layer, channel));
     return figure;
   }));
-  ui.atlas.hidden = Object.keys(state.atlas.layers).length === 0 || state.key !== "efficientnet_lite0";
+  ui.atlas.hidden = state.atlasByLayer.size === 0;
 }
 
 // Pattern and dataset examples of one channel, cut from the layer's two sprites.
 async function showAtlas(layer, channel) {
   if (ui.atlas.hidden) return;
-  const entry = state.atlas.layers[layer];
+  const entry = state.atlasByLayer.get(layer);
   const row = entry ? entry.channels.indexOf(channel) : -1;
   if (row < 0) {
-    const covered = Object.entries(state.atlas.layers).map(([name, e]) => `${name} (${e.channels.length})`);
+    const covered = Array.from(state.atlasByLayer, ([name, e]) => `${name} (${e.channels.length} channels)`);
     ui.atlasBody.textContent = `Channel ${channel} of ${layer} is not in the chapter-3 atlas, which covers ` +
       `${covered.join(", ")}: pick one of those layers and click an outlined map.`;
     return;

@@ -230,3 +230,27 @@ def test_damaged_file_gets_a_sentence_not_a_console_error(page, tmp_path):
     message = page.find_element("id", "cvx-message")
     assert "Could not read" in message.text and "cvx-error" in message.get_attribute("class")
     assert not _logged_errors(page)
+
+
+def test_atlas_panel_shows_a_channels_pattern_and_examples(page):
+    """With the chapter-3 atlas in the build, clicking an outlined feature map of an atlas layer
+    shows its pattern and examples; without it, the panel stays hidden."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    atlas = json.loads((SITE / "explorer" / "atlas" / "atlas.json").read_text())["layers"]
+    graph = json.loads((ASSETS / "efficientnet_lite0" / "graph.json").read_text())
+    covered = {op["name"]: atlas[name] for op in graph["ops"] for name in op["layers"] if name in atlas}
+    first = json.loads((ASSETS / "index.json").read_text())["efficientnet_lite0"]["photos"][0]
+    if not covered:
+        explain(page, model="efficientnet_lite0", photo=first, layer="top_activation")
+        assert not page.find_element("id", "cvx-atlas").is_displayed()
+        return
+    layer, entry = next(iter(covered.items()))
+    explain(page, model="efficientnet_lite0", photo=first, layer=layer)
+    tiles = page.find_elements(By.CSS_SELECTOR, "#cvx-maps .cvx-in-atlas")
+    assert tiles and {int(t.text) for t in tiles} <= set(entry["channels"])
+    tiles[0].click()
+    WebDriverWait(page, 60).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cvx-atlas-body canvas")) == 1 + entry["example_count"])
+    assert f"channel {tiles[0].text}" in page.find_element("id", "cvx-atlas-body").text
