@@ -254,3 +254,6 @@ def test_atlas_panel_shows_a_channels_pattern_and_examples(page):
     WebDriverWait(page, 60).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cvx-atlas-body canvas")) == 1 + entry["example_count"])
     assert f"channel {tiles[0].text}" in page.find_element("id", "cvx-atlas-body").text
+    page.execute_script("document.getElementById('cvx-maps-title').scrollIntoView({block: 'start'});"
+                        "window.scrollBy(0, -80);")
+    page.save_screenshot(str(SCREENSHOTS / "explorer-atlas.png"))
