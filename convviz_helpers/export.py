@@ -226,6 +226,17 @@ def _layer_choices(ops):
             if len(op["shape"]) == 3 and op["op"] not in ("max_pool", "avg_pool", "rescale")]
 
 
+def _first_layer_name(entry):
+    """'images' from a functional config's ``input_layers``/``output_layers``: Keras writes
+    ``["images", 0, 0]`` for one tensor and ``[["images", 0, 0], ...]`` for several."""
+    return entry[0][0] if isinstance(entry[0], (list, tuple)) else entry[0]
+
+
+def _op_of(ops, layer_name):
+    """The name of the op that computes a Keras layer (a folded convolution is in its BatchNorm's op)."""
+    return next(op["name"] for op in ops if layer_name in op["layers"])
+
+
 def export_graph(model, out_dir, class_names=None):
     """Write ``model`` for the explorer: ``out_dir/graph.json`` and ``out_dir/weights.bin``.
 
@@ -243,7 +254,7 @@ def export_graph(model, out_dir, class_names=None):
                          "export needs a functional model.")
     entries = {entry["name"]: entry for entry in config["layers"]}
     alias, arrays, ops = {}, {}, []
-    input_name = config["input_layers"][0][0] if isinstance(config["input_layers"][0], list) else config["input_layers"][0]
+    input_name = _first_layer_name(config["input_layers"])
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             raise ValueError(f"Layer {layer.name!r} is a nested model; the explorer's export needs a flat "
@@ -256,8 +267,8 @@ def export_graph(model, out_dir, class_names=None):
             continue
         ops.append(_layer_op(layer, sources, arrays))
     ops = _fold_batch_norms(ops, arrays)
-    output = config["output_layers"][0] if isinstance(config["output_layers"][0], list) else config["output_layers"]
-    output = alias.get(output[0], output[0])
+    output = _first_layer_name(config["output_layers"])
+    output = alias.get(output, output)
     if ops[-1]["name"] != output:
         raise ValueError(f"Model {model.name!r}'s output {output!r} is not its last operation.")
     units = ops[-1]["shape"][-1]
@@ -278,12 +289,12 @@ def export_graph(model, out_dir, class_names=None):
         "output": output,
         "classes": classes,
         "layers": _layer_choices(ops),
-        "default_layer": models.last_conv_layer(model).name,
+        "default_layer": _op_of(ops, models.last_conv_layer(model).name),
         "weights": {"file": "weights.bin", "dtype": "float32", "count": store.size},
         "ops": ops,
     }
     if graph["default_layer"] not in graph["layers"]:
-        raise ValueError(f"The default Grad-CAM layer {graph['default_layer']!r} was folded away.")
+        raise ValueError(f"Model {model.name!r}'s Grad-CAM layer {graph['default_layer']!r} has no image-shaped output.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "weights.bin").write_bytes(store.tobytes())
