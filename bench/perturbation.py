@@ -69,10 +69,10 @@ def report(what, model, images, occlusion, rise_masks, steps, repeats):
 def main():
     print(f"{gradients.device_summary()} Keras {keras.__version__}, backend {gradients.BACKEND}; "
           f"1-min load average {os.getloadavg()[0]:.1f}")
-    shapes = data.make_shapes(16, seed=404).images
-    report("ShapesNet (trained)", models.shapes_model(), shapes, dict(window=8, stride=4), 500, 32, repeats=3)
+    shapes = data.make_shapes(8, seed=404).images
+    report("ShapesNet (trained)", models.shapes_model(), shapes, dict(window=8, stride=4), 250, 32, repeats=3)
     photos = np.stack([data.sample_image(name, 224) for name in ("chelsea", "coffee")])
-    report("EfficientNet-Lite0", models.pretrained("efficientnet_lite0"), photos, dict(window=56, stride=28), 100, 16,
+    report("EfficientNet-Lite0", models.pretrained("efficientnet_lite0"), photos, dict(window=56, stride=28), 50, 16,
            repeats=3)
     print(f"\n1-min load average at the end: {os.getloadavg()[0]:.1f} (other jobs share the CPU: ratios are noisy)")
 

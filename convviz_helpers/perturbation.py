@@ -94,22 +94,28 @@ def blend_scores(model, images, base, keep, classes, *, scores="logits", batch_s
 
     ``images``, ``base``: (n, H, W, C) float32 in the model's input range; ``keep`` (P, H, W)
     float in [0, 1]; ``classes`` (n,) ints, the class scored for each image. The n * P copies
-    are built in numpy chunks of about ``_CHUNK_VALUES`` values and scored by the compiled
-    forward (``gradients.predict``), ``batch_size`` copies per call. Returns (n, P) float32.
+    are built by broadcasting, a block of images times a block of masks at a time (about
+    ``_CHUNK_VALUES`` values), and scored by the compiled forward (``gradients.predict``),
+    ``batch_size`` copies per call. Returns (n, P) float32.
     """
-    n, pixels = len(images), int(np.prod(images.shape[1:]))
-    count = len(keep)
-    per_chunk = max(1, _CHUNK_VALUES // pixels)
+    n, count, pixels = len(images), len(keep), int(np.prod(images.shape[1:]))
+    per_block = max(1, _CHUNK_VALUES // pixels)
+    masks_per_block = min(count, per_block)
+    images_per_block = max(1, per_block // masks_per_block)
     per_call = _per_call(images.shape[1:], batch_size)
-    found = np.empty(n * count, np.float32)
-    for start in range(0, n * count, per_chunk):  # memory-bounded chunks of copies, not single copies
-        pairs = np.arange(start, min(n * count, start + per_chunk))
-        image, mask = np.divmod(pairs, count)
-        kept = keep[mask][..., None]
-        copies = images[image] * kept + base[image] * (1.0 - kept)
-        values = gradients.predict(model, copies, scores, per_call, output=output)
-        found[pairs] = values[np.arange(len(pairs)), classes[image]]
-    return found.reshape(n, count)
+    difference = images - base
+    keep = np.asarray(keep, np.float32)[..., None]
+    found = np.empty((n, count), np.float32)
+    # Memory-bounded blocks of copies, each built in one broadcast, never one copy at a time.
+    for first in range(0, n, images_per_block):
+        rows = slice(first, min(n, first + images_per_block))
+        for start in range(0, count, masks_per_block):
+            cols = slice(start, min(count, start + masks_per_block))
+            copies = base[rows, None] + difference[rows, None] * keep[None, cols]
+            values = gradients.predict(model, copies.reshape(-1, *images.shape[1:]), scores, per_call, output=output)
+            picked = values.reshape(copies.shape[0], copies.shape[1], -1)
+            found[rows, cols] = np.take_along_axis(picked, classes[rows, None, None], axis=2)[..., 0]
+    return found
 
 
 def _pair(value, name):
