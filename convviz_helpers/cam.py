@@ -320,3 +320,7 @@ METHODS = {
     "SmoothGrad": smooth_grad,
 }
 """Every method that returns (n, H, W) heatmaps in [0, 1], by display name."""
+
+# Forward-only and path-integral methods live in modules of their own; cam is their public home.
+from .integrated_gradients import attribution_map, integrated_gradients, integrated_gradients_map  # noqa: E402
+from .perturbation import occlusion, rise  # noqa: E402

@@ -167,3 +167,43 @@ def use_compact_figures(quality=85, dpi=80):
 
     set_matplotlib_formats("jpeg", pil_kwargs={"quality": quality})
     matplotlib.rcParams["figure.dpi"] = dpi
+
+
+def show_maps(images, maps, masks=None, row_titles=None, title=None, colormap="viridis", width=7.5):
+    """A grid for maps whose colours must not mix with the object's: one row per image; the
+    image first, then each method's map drawn on its own (not blended) in ``colormap``, with
+    the object's mask as a white contour on every tile.
+
+    ``images`` (n, H, W, 3) in [0, 1]; ``maps``: dict method name -> (n, H, W) maps in [0, 1]
+    or (n, H, W, C) input gradients (drawn with ``gradient_image``); ``masks`` (n, H, W) bool
+    or None; ``row_titles`` n strings; ``width`` the figure's width in inches (at most 8 tiles
+    a row, so each tile is at least ``width / 8`` wide). Titles are wrapped to their tile and
+    drawn at 9 pt. Returns the matplotlib Figure.
+    """
+    import textwrap
+
+    images = np.asarray(images)
+    n, columns = len(images), 1 + len(maps)
+    if columns > 8:
+        raise ValueError(f"{columns} tiles a row is too many for the page (at most 8: the image and 7 maps).")
+    tile = width / columns
+    chars = max(8, int(tile * 72 / 9 * 1.6))  # characters of 9-pt text that fit a tile's width
+    shown = {name: gradient_image(found) if np.ndim(found) == 4 else np.asarray(found) for name, found in maps.items()}
+    lines = max([len(textwrap.wrap(str(name), chars)) for name in maps] + [1])
+    figure, axes = plt.subplots(n, columns, figsize=(width, tile * n + 0.25 * lines + 0.5), squeeze=False)
+    for i in range(n):
+        pictures = [(images[i], {}, row_titles[i] if row_titles is not None else ("image" if i == 0 else None))]
+        pictures += [(found[i], {} if found.ndim == 4 else {"cmap": colormap, "vmin": 0.0, "vmax": 1.0},
+                      name if i == 0 else None) for name, found in shown.items()]
+        for ax, (picture, style, label) in zip(axes[i], pictures):
+            ax.imshow(picture, **style)
+            if masks is not None:
+                ax.contour(np.asarray(masks[i], float), levels=[0.5], colors="white", linewidths=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if label:
+                ax.set_title("\n".join(textwrap.wrap(str(label), chars)), fontsize=9)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

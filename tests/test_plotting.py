@@ -52,6 +52,20 @@ def test_show_cams_grid():
     plt.close(figure)
 
 
+def test_show_maps_draws_maps_apart_with_mask_contours():
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3))
+    masks = np.zeros((2, 8, 8), bool)
+    masks[:, 2:6, 2:6] = True
+    figure = plotting.show_maps(images, {"a long method name that wraps": np.ones((2, 8, 8)),
+                                         "g": np.zeros((2, 8, 8, 3))}, masks=masks, width=4.0)
+    assert len(figure.axes) == 2 * 3 and figure.get_size_inches()[0] == 4.0
+    assert all(ax.collections for ax in figure.axes)  # every tile carries the outline
+    assert "\n" in figure.axes[1].get_title() and figure.axes[1].title.get_fontsize() == 9
+    plt.close(figure)
+    with pytest.raises(ValueError, match="at most 8"):
+        plotting.show_maps(images, {str(k): np.zeros((2, 8, 8)) for k in range(8)})
+
+
 def test_show_top_k_one_column_per_class():
     model = models.shapes_convnet(32, num_classes=4, widths=(4, 8))
     image = np.random.default_rng(1).uniform(size=(32, 32, 3)).astype(np.float32)
