@@ -322,6 +322,7 @@ class AtlasLayer:
 
     @property
     def example_photos(self):
+        """(k, m) str: the name of the photo each example was cropped from."""
         return np.asarray(data.SAMPLE_IMAGES)[self.example_boxes[..., 0]]
 
 
