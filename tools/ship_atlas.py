@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from convviz_helpers import config, filters, models
+from convviz_helpers import config, filters, models, trained
 from convviz_helpers.filters import _atlas
 from convviz_helpers.filters._recipe import atlas_hash
 
@@ -31,7 +31,7 @@ def main():
     recipe = _atlas.SHIPPED_RECIPE
     model = models.pretrained(NAME)
     layers = list(_atlas.SHIPPED[NAME])
-    channels = [np.arange(_atlas.SHIPPED_CHANNELS) for _ in layers]
+    channels = [np.arange(count) for count in _atlas.SHIPPED[NAME].values()]
     digest = atlas_hash(recipe, model, layers, channels)
     target = RESOURCES / _atlas.file_name(NAME, digest)
     if target.exists():
@@ -41,7 +41,7 @@ def main():
     order = list(zip(layers, channels))
     patterns = {}
     for layer, ids in (order[::-1] if "--reverse" in sys.argv else order):
-        partial = config.cache_dir() / f"atlas-part-{digest}-{layer}.npy"
+        partial = config.cache_dir() / f"atlas-part-{trained.recipe_hash(recipe)}-{layer}-{len(ids)}.npy"
         if partial.exists():
             patterns[layer] = np.load(partial, allow_pickle=False)
             print(f"{layer}: taken from {partial}", flush=True)

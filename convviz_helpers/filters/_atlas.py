@@ -31,16 +31,18 @@ from ._redirect import redirecting
 ops = keras.ops
 
 # The shipped atlas of EfficientNet-Lite0: an expansion layer's pre-activation (the batch
-# normalisation before its ReLU6) at three depths, and the head's input. Channels: the first 32.
+# normalisation before its ReLU6) at three depths, and the head's input; per layer, how many
+# channels (the first ones). The two deep layers have fewer channels only because a 2-core CPU
+# shared with other work rendered them in the time there was (tools/ship_atlas.py).
 SHIPPED = {
-    "efficientnet_lite0": (
-        "block2b_expand_activation",
-        "block4c_expand_activation",
-        "block6a_expand_activation",
-        "top_activation",
-    ),
+    "efficientnet_lite0": {
+        "block2b_expand_activation": 32,
+        "block4c_expand_activation": 32,
+        "block6a_expand_activation": 12,
+        "top_activation": 12,
+    },
 }
-SHIPPED_CHANNELS = 32
+SHIPPED_CHANNELS = 32  # default channels per layer for a model's own atlas: the first 32
 SHIPPED_RECIPE = AtlasRecipe()
 
 
@@ -414,8 +416,8 @@ def _loaded(arrays, recipe, model_name, digest, source, seconds):
 def atlas(model, layers=None, channels=None, *, recipe=None, progress=None):
     """An atlas of ``model``'s channels: per layer, each channel's pattern and its dataset examples.
 
-    ``model``: ``"efficientnet_lite0"`` (the shipped atlas: layers ``SHIPPED`` and their first 32
-    channels, loaded from the package in about a second) or a functional keras.Model on [0, 1]
+    ``model``: ``"efficientnet_lite0"`` (the shipped atlas: the layers of ``SHIPPED`` and their
+    first channels, loaded from the package in about a second) or a functional keras.Model on [0, 1]
     images. ``layers``: names (image-shaped layers at the model's top level; a ReLU layer is read
     at its input, the pre-activation); required for a model object. ``channels``: None (the
     first 32 of each layer, or all if fewer), a sequence of ints (the same for every layer) or one
@@ -432,7 +434,8 @@ def atlas(model, layers=None, channels=None, *, recipe=None, progress=None):
     if isinstance(model, str):
         if model not in SHIPPED:
             raise ValueError(f"No shipped atlas for {model!r}; shipped: {', '.join(SHIPPED)} (or pass a keras.Model).")
-        layers = list(SHIPPED[model]) if layers is None else layers
+        if layers is None and channels is None:
+            layers, channels = list(SHIPPED[model]), [np.arange(k) for k in SHIPPED[model].values()]
         model = models.pretrained(model)
     if layers is None or isinstance(layers, str) or not len(layers):
         raise ValueError("layers must be a non-empty list of layer names.")
