@@ -44,12 +44,17 @@ step), ``_ascent`` (the compiled loop, through ``gradients.compile`` on any Kera
 
 from .. import gradients, inputs
 from ._ascent import _ascend, _image_size, _indices
+from ._atlas import Atlas, AtlasLayer, atlas, channel_means, render
+from ._exemplars import crop_boxes, crop_pixels
 from ._display import kernel_grid, kernel_images, pattern_grid
 from ._images import deprocess
 from ._objectives import _class_objective, _filter_objective, feature_layer
+from ._recipe import AtlasRecipe
+from ._redirect import redirected_relu, redirecting
 
 __all__ = ["filter_patterns", "class_patterns", "filter_scores", "feature_layer", "deprocess",
-           "kernel_images", "kernel_grid", "pattern_grid"]
+           "kernel_images", "kernel_grid", "pattern_grid", "atlas", "Atlas", "AtlasLayer", "AtlasRecipe",
+           "render", "channel_means", "redirected_relu", "redirecting", "crop_boxes", "crop_pixels"]
 
 
 def filter_patterns(model, layer, filters=None, *, steps=40, image_size=None, seed=0,

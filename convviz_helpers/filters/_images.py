@@ -44,6 +44,17 @@ def _inverse_dft(size):
             (np.stack([np.cos(cols), np.sin(cols)]) * weights / size**2).astype(np.float32))
 
 
+def _inverse_real_dft(real, imag, size):
+    """(b, size, size, c) from the real and imaginary parts (b, c, size, size//2+1) of a
+    spectrum: numpy's ``irfft2`` over the two spatial axes, written as matrix products."""
+    rows, cols = _inverse_dft(size)
+    # Along the first axis: a complex inverse DFT, (b, c, h, kx) real and imaginary parts.
+    z_real = ops.einsum("hy,bcyk->bchk", rows[0], real) - ops.einsum("hy,bcyk->bchk", rows[1], imag)
+    z_imag = ops.einsum("hy,bcyk->bchk", rows[1], real) + ops.einsum("hy,bcyk->bchk", rows[0], imag)
+    # Along the second: the real inverse DFT, straight into (b, h, w, c).
+    return ops.einsum("bchk,kw->bhwc", z_real, cols[0]) - ops.einsum("bchk,kw->bhwc", z_imag, cols[1])
+
+
 def _fourier_image(spectrum, size):
     """Images (b, size, size, 3) in (0, 1) from spectra (b, 2, 3, size, size//2+1) (real and
     imaginary parts per colour channel): inverse FFT, colour mixing, sigmoid."""
@@ -51,14 +62,66 @@ def _fourier_image(spectrum, size):
     # ops.multiply, not `*`: a numpy array on either side of `*` would pull a PyTorch tensor
     # that requires grad into numpy.
     real, imag = ops.multiply(spectrum[:, 0], scale), ops.multiply(spectrum[:, 1], scale)  # (b, 3, ky, kx)
-    rows, cols = _inverse_dft(size)
-    # Along the first axis: a complex inverse DFT, (b, 3, h, kx) real and imaginary parts.
-    z_real = ops.einsum("hy,bcyk->bchk", rows[0], real) - ops.einsum("hy,bcyk->bchk", rows[1], imag)
-    z_imag = ops.einsum("hy,bcyk->bchk", rows[1], real) + ops.einsum("hy,bcyk->bchk", rows[0], imag)
-    # Along the second: the real inverse DFT, straight into (b, h, w, 3).
-    channels = ops.einsum("bchk,kw->bhwc", z_real, cols[0]) - ops.einsum("bchk,kw->bhwc", z_imag, cols[1])
+    channels = _inverse_real_dft(real, imag, size)
     mixed = ops.einsum("bhwc,dc->bhwd", channels * float(size), _COLOUR_ROOT)
     return ops.sigmoid(mixed)
+
+
+# --- Lucid's image parameterisation (the atlas recipe) -------------------------------------------
+
+
+def lucid_scale(size, decay_power=1.0):
+    """(size, size//2+1) float32 weights of Lucid's ``fft_image``: ``size / max(f, 1/size) **
+    decay_power`` for frequency f in cycles per pixel, so a spectrum of independent coefficients
+    of one size gives an image whose power falls as 1/f^(2 * decay_power), like a photo's."""
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    frequency = np.maximum(np.hypot(fx, fy), 1.0 / size)
+    return (size / frequency**decay_power).astype(np.float32)
+
+
+def decorrelated_to_rgb(values):
+    """Colours from decorrelated colour coordinates: ``(..., 3) -> (..., 3)``, each pixel
+    multiplied by ``_COLOUR_ROOT`` (the square root of photos' RGB covariance), so independent
+    coordinates become colours with the correlations of real photos. ``keras.ops`` or numpy in."""
+    return ops.einsum("...c,dc->...d", values, _COLOUR_ROOT)
+
+
+def rgb_to_decorrelated(colours):
+    """The inverse of ``decorrelated_to_rgb`` (numpy): ``(..., 3) -> (..., 3)``."""
+    colours = np.asarray(colours)
+    return np.einsum("...c,dc->...d", colours, np.linalg.inv(_COLOUR_ROOT).astype(colours.dtype))
+
+
+def lucid_image(spectrum, size, decay_power=1.0, fourier=True, decorrelate=True):
+    """Lucid's parameterised image: spectra (b, 2, 3, size, size//2+1) (real, imaginary parts
+    per decorrelated colour channel) -> images (b, size, size, 3) in (0, 1): each coefficient
+    times ``lucid_scale``, inverse real FFT, divided by 4, ``decorrelated_to_rgb``, sigmoid.
+    With ``fourier=False`` the parameters are pixels (b, size, size, 3) (no FFT); with
+    ``decorrelate=False`` the colour mixing is left out."""
+    if fourier:
+        scale = lucid_scale(size, decay_power)
+        real, imag = ops.multiply(spectrum[:, 0], scale), ops.multiply(spectrum[:, 1], scale)
+        values = _inverse_real_dft(real, imag, size) / 4.0
+    else:
+        values = spectrum
+    return ops.sigmoid(decorrelated_to_rgb(values) if decorrelate else values)
+
+
+def lucid_shape(size, fourier=True):
+    """The shape of one image's parameters: (2, 3, size, size//2+1) spectra or (size, size, 3)."""
+    return (2, 3, size, size // 2 + 1) if fourier else (size, size, 3)
+
+
+def lucid_spectrum(images, decay_power=1.0):
+    """The inverse of ``lucid_image`` (numpy): images (b, S, S, 3) in (0, 1) -> spectra
+    (b, 2, 3, S, S//2+1) float32 that ``lucid_image`` maps back to them. Values are clipped to
+    [1e-4, 1 - 1e-4] first (the sigmoid never reaches 0 or 1)."""
+    images = np.clip(np.asarray(images, np.float64), 1e-4, 1 - 1e-4)
+    size = images.shape[1]
+    channels = rgb_to_decorrelated(np.log(images / (1 - images))) * 4.0  # (b, S, S, 3)
+    spectrum = np.fft.rfft2(np.moveaxis(channels, -1, 1), axes=(2, 3)) / lucid_scale(size, decay_power)
+    return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
 
 
 def _initial(kind, targets, seed, size, value_range=(0.0, 1.0)):
