@@ -317,6 +317,8 @@ SAMPLE_IMAGES = (
 )
 # The last two ship with scikit-learn (sklearn.datasets.load_sample_image), the rest with
 # scikit-image.
+# scikit-image names one photo twice ("cat" is "chelsea"): pools of crops use each photo once.
+DISTINCT_SAMPLE_IMAGES = tuple(name for name in SAMPLE_IMAGES if name != "cat")
 _SKLEARN_IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
 
 

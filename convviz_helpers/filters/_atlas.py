@@ -38,8 +38,8 @@ SHIPPED = {
     "efficientnet_lite0": {
         "block2b_expand_activation": 32,
         "block4c_expand_activation": 32,
-        "block6a_expand_activation": 12,
-        "top_activation": 12,
+        "block6a_expand_activation": 32,
+        "top_activation": 32,
     },
 }
 SHIPPED_CHANNELS = 32  # default channels per layer for a model's own atlas: the first 32

@@ -11,9 +11,12 @@ def crop_boxes(fractions, stride):
     """Every crop of the pool as an int32 array (n, 4) of (photo index in
     ``data.SAMPLE_IMAGES``, top, left, side) in the photo's native pixels: squares of side
     ``fraction`` times the photo's shorter side, for each fraction, on a grid with step
-    ``stride`` times the side, the grid centred so the margins are equal."""
+    ``stride`` times the side, the grid centred so the margins are equal. Each distinct photo
+    once (``data.DISTINCT_SAMPLE_IMAGES``), so no crop appears twice among a channel's examples."""
     boxes = []
     for index, name in enumerate(data.SAMPLE_IMAGES):
+        if name not in data.DISTINCT_SAMPLE_IMAGES:
+            continue
         height, width = data.sample_image(name).shape[:2]
         for fraction in fractions:
             side = max(8, int(round(fraction * min(height, width))))
