@@ -72,7 +72,7 @@ def shown_layers(model, image_shape=None):
     return chosen
 
 
-def feature_maps(model, images, layers=None, batch_size=32):
+def feature_maps(model, images, layers=None, batch_size=None):
     """The outputs of ``layers`` for ``images``, from one batched forward pass per chunk.
 
     ``images``: (n, H, W, C) float in the model's input range (``input_range``; [0, 1] for the
@@ -81,9 +81,11 @@ def feature_maps(model, images, layers=None, batch_size=32):
     nested models; an unknown name raises ValueError listing the candidates). Returns a dict,
     shallow to deep when ``layers`` is None (else in the order asked), layer name (its path
     "outer/inner" when the name occurs twice in the model) -> float32 array (n, h, w, c).
-    Raises ValueError for a chosen layer whose output is not (n, h, w, c).
+    Raises ValueError for a chosen layer whose output is not (n, h, w, c). ``batch_size``:
+    images per compiled call (None: ``gradients.chunk_size``, the whole batch of small images).
     """
-    return _feature_maps(_request(model, images, layers), batch_size)
+    call = _request(model, images, layers)
+    return _feature_maps(call, gradients.chunk_size(call.images, batch_size))
 
 
 def _request(model, images, layers):

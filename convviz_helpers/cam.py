@@ -36,18 +36,9 @@ from ._tf import keras
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
-# Input values per compiled call when batch_size=None: a whole batch of small images, or the
-# eight photos of a 224-px comparison, goes in one call (each call has a fixed cost, and a
-# second call pays it again), while larger batches go in chunks (activation memory grows with
-# the pixels).
-_VALUES_PER_CALL = 2**21
-
-
 def _batch_size(images, batch_size):
-    """``batch_size`` if given, else as many images as fit in ``_VALUES_PER_CALL`` values."""
-    if batch_size is not None:
-        return batch_size
-    return max(1, _VALUES_PER_CALL // int(np.prod(images.shape[1:])))
+    """``batch_size`` if given, else ``gradients.chunk_size``: the whole batch of small images."""
+    return gradients.chunk_size(images, batch_size)
 
 
 def _request(model, images, classes, layer, scores, output):
@@ -119,8 +110,9 @@ def normalise(maps, what="heatmap"):
             "gradient there); they are returned as zeros.",
             stacklevel=_user_stacklevel(),
         )
-    scale = np.where(empty, 1.0, peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
-    return (maps / scale).astype(np.float32)
+    # Divided in place, on the fresh array np.maximum made: an all-zero map stays zero.
+    maps /= np.where(empty, np.float32(1.0), peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return maps
 
 
 def _finish(maps, images, what):

@@ -76,6 +76,21 @@ def run_probe(call, *, relu="plain", input_gradient=False, batch_size=32):
     )
 
 
+# Input values per compiled call when a method's batch_size is None: a whole batch of small
+# images, or the eight photos of a 224-px comparison, goes in one call (each call has a fixed
+# cost, and a second call pays it again), while larger batches go in chunks (activation memory
+# grows with the pixels).
+VALUES_PER_CALL = 2**21
+
+
+def chunk_size(images, batch_size=None):
+    """``batch_size`` if given, else as many of ``images`` (n, H, W, C) as fit in
+    ``VALUES_PER_CALL`` input values (170 images of 64 px, 13 of 224 px)."""
+    if batch_size is not None:
+        return batch_size
+    return max(1, VALUES_PER_CALL // int(np.prod(images.shape[1:])))
+
+
 def bucket(count, batch_size):
     """The batch size a chunk of ``count`` rows is padded to: the next power of two, at most
     ``batch_size``. A backend that compiles once per shape (``jax.jit``) then compiles at most
