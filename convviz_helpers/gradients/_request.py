@@ -72,7 +72,8 @@ def request(model, images, classes=None, layers=(), *, scores="logits", output=N
     """
     if scores not in SCORES:
         raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
-    checked = inputs.image_batch(images, model)
+    value_range = ranges.read(model)
+    checked = inputs.image_batch(images, model, value_range=value_range)
     shape = checked.shape[1:]
     if scored:
         found = head(model, output, shape)
@@ -85,7 +86,7 @@ def request(model, images, classes=None, layers=(), *, scores="logits", output=N
     if feature_maps:
         for layer in chosen:
             feature_map_shape(model, layer, shape)
-    return Request(model, checked, wanted, found, chosen, ranges.read(model), scores, output)
+    return Request(model, checked, wanted, found, chosen, value_range, scores, output)
 
 
 def feature_map_shape(model, layer, image_shape=None):
