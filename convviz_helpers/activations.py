@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import gradients, inputs
+from . import gradients
 from ._tf import keras
-from .models import find_layer, is_conv, iter_layers, output_rank
+from .layers import is_conv, iter_layers, output_rank
 
 # Layers whose rank-4 output only drops, pads, moves or repeats pixels (or augments the input):
 # their maps look like the previous layer's and would only lengthen the display.
@@ -72,7 +72,7 @@ def shown_layers(model, image_shape=None):
     return chosen
 
 
-def feature_maps(model, images, layers=None, batch_size=32):
+def feature_maps(model, images, layers=None, batch_size=None):
     """The outputs of ``layers`` for ``images``, from one batched forward pass per chunk.
 
     ``images``: (n, H, W, C) float in the model's input range (``input_range``; [0, 1] for the
@@ -81,25 +81,36 @@ def feature_maps(model, images, layers=None, batch_size=32):
     nested models; an unknown name raises ValueError listing the candidates). Returns a dict,
     shallow to deep when ``layers`` is None (else in the order asked), layer name (its path
     "outer/inner" when the name occurs twice in the model) -> float32 array (n, h, w, c).
-    Raises ValueError for a chosen layer whose output is not (n, h, w, c).
+    Raises ValueError for a chosen layer whose output is not (n, h, w, c). ``batch_size``:
+    images per compiled call (None: ``gradients.chunk_size``, the whole batch of small images).
     """
-    images = inputs.image_batch(images, model)
+    call = _request(model, images, layers)
+    return _feature_maps(call, gradients.chunk_size(call.images, batch_size))
+
+
+def _request(model, images, layers):
+    """The call resolved once (``gradients.request``) with the layers ``feature_maps`` shows."""
     if layers is None:
-        chosen = shown_layers(model, images.shape[1:])
+        call = gradients.request(model, images, scored=False)
+        call = call.derived(layers=shown_layers(model, call.image_shape))
     else:
         asked = [layers] if isinstance(layers, (str, keras.layers.Layer)) else list(layers)
-        chosen = [find_layer(model, layer) for layer in asked]
-    for layer in chosen:
-        shape = gradients.layer_shape(model, layer, images.shape[1:])
+        call = gradients.request(model, images, layers=asked, scored=False)
+    for layer in call.layers:
+        shape = gradients.layer_shape(model, layer, call.image_shape)
         if shape is None or len(shape) != 4:
             raise ValueError(
                 f"Layer {layer.name!r} does not output feature maps (n, h, w, c); its output has "
                 f"rank {output_rank(layer) if shape is None else len(shape)}. Pick a convolution, "
                 "activation, normalisation or pooling layer."
             )
-    keys = _paths(model)
-    outputs = gradients.layer_outputs(model, images, chosen, batch_size=batch_size)
-    return {keys[id(layer)]: output for layer, output in zip(chosen, outputs)}
+    return call
+
+
+def _feature_maps(call, batch_size):
+    keys = _paths(call.model)
+    outputs = gradients.run_outputs(call, batch_size=batch_size)
+    return {keys[id(layer)]: output for layer, output in zip(call.layers, outputs)}
 
 
 def _channels_last_stack(maps, image, channels):
@@ -260,10 +271,10 @@ def summarise(model, images, layers=None, batch_size=32):
     time and each chunk's maps are reduced at once, so memory stays that of one chunk.
     Returns dict name -> LayerSummary, in the order ``feature_maps`` uses.
     """
-    images = inputs.image_batch(images, model)
+    call = _request(model, images, layers)
     parts = []
-    for start in range(0, len(images), batch_size):
-        maps = feature_maps(model, images[start:start + batch_size], layers, batch_size=batch_size)
+    for start in range(0, len(call.images), batch_size):
+        maps = _feature_maps(call.derived(images=call.images[start:start + batch_size]), batch_size)
         parts.append({name: (m.mean(axis=(1, 2), dtype=np.float64), (m == 0).mean(axis=(1, 2), dtype=np.float64))
                       for name, m in maps.items()})
     return {

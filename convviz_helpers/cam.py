@@ -31,79 +31,58 @@ import warnings
 
 import numpy as np
 
-from . import gradients, inputs, models
-from . import input_range as ranges
+from . import gradients, inputs
 from ._tf import keras
 
 # Keeps Grad-CAM++'s alpha finite where the denominator vanishes (the paper's own guard).
 _EPS = 1e-7
-# Input values per compiled call when batch_size=None: the whole batch of small images goes in
-# one call (each call has a fixed cost), while 224-px images go a few at a time (activation
-# memory grows with the pixels).
-_VALUES_PER_CALL = 2**20
-
-
 def _batch_size(images, batch_size):
-    """``batch_size`` if given, else as many images as fit in ``_VALUES_PER_CALL`` values."""
-    if batch_size is not None:
-        return batch_size
-    return max(1, _VALUES_PER_CALL // int(np.prod(images.shape[1:])))
+    """``batch_size`` if given, else ``gradients.chunk_size``: the whole batch of small images."""
+    return gradients.chunk_size(images, batch_size)
 
 
-def _traced_last_conv_layer(model, image_shape):
-    """``models.last_conv_layer`` for a model without a graph (subclassed): the same rule
-    applied to its layers in the order its ``call`` ran them, shapes from one trace."""
-    chosen, seen_conv = None, False
-    for layer in gradients.called_layers(model, image_shape):
-        if isinstance(layer, keras.Model):
-            continue
-        seen_conv = seen_conv or models.is_conv(layer)
-        shape = gradients.layer_shape(model, layer, image_shape)
-        spatial = shape is not None and len(shape) == 4 and (None in shape[1:3] or shape[1] * shape[2] > 1)
-        if seen_conv and spatial and type(layer).__name__ not in models._NOT_FEATURES:
-            chosen = layer
-    if chosen is None:
-        raise ValueError(
-            f"Model {model.name!r} runs no convolutional layer with an image-shaped output; class "
-            "activation maps need one."
-        )
-    return chosen
+def _request(model, images, classes, layer, scores, output):
+    """The call resolved once (``gradients.request``) at the CAM layer (``layer=None``: the last
+    feature map, ``gradients.default_layer``), which must output (n, h, w, c)."""
+    return gradients.request(model, images, classes, [layer], scores=scores, output=output, feature_maps=True)
 
 
-def _feature_layer(model, layer, image_shape=None):
-    """The layer object to explain at; it must output a feature map (n, h, w, c).
-
-    ``image_shape`` (H, W, C) lets a model without a graph (subclassed) be traced for shapes."""
-    if layer is None and gradients.graph_outputs(model) is None and image_shape is not None:
-        chosen = _traced_last_conv_layer(model, image_shape)
-    else:
-        chosen = models.last_conv_layer(model) if layer is None else models.find_layer(model, layer)
-    shape = gradients.layer_shape(model, chosen, image_shape)
-    if shape is None or len(shape) != 4:
-        raise ValueError(
-            f"Layer {chosen.name!r} outputs shape {shape}, not a feature map "
-            "(n, h, w, c); class activation maps need a convolutional layer."
-        )
-    return chosen
-
-
-def _probe_layer(model, images, classes, layer, scores, batch_size, output=None):
-    """(activations, gradients, classes) of ``layer`` for the validated ``images``."""
-    found = _feature_layer(model, layer, images.shape[1:])
-    result = gradients.probe(model, images, classes, [found], scores=scores,
-                             batch_size=_batch_size(images, batch_size), output=output)
+def _probe_layer(call, batch_size):
+    """(activations, gradients, classes) of the request's layer."""
+    result = gradients.run_probe(call, batch_size=_batch_size(call.images, batch_size))
     return result.activations[0], result.gradients[0], result.classes
+
+
+def _bilinear_matrix(size, source):
+    """(size, source) weights of bilinear upsampling along one axis, the half-pixel rule of
+    ``keras.ops.image.resize`` (pixel centres aligned, edges clamped): row i mixes the two
+    source pixels nearest to (i + 0.5) * source / size - 0.5."""
+    position = np.clip((np.arange(size) + 0.5) * (source / size) - 0.5, 0.0, source - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, source - 1)
+    weight = (position - low).astype(np.float32)
+    matrix = np.zeros((size, source), np.float32)
+    np.add.at(matrix, (np.arange(size), low), 1.0 - weight)
+    np.add.at(matrix, (np.arange(size), high), weight)
+    return matrix
 
 
 def upsample(maps, size):
     """Bilinear resize of maps (n, h, w) to ``size`` (H, W); returns (n, H, W) float32.
 
-    Bilinear weights are non-negative, so non-negative maps stay non-negative.
+    Upsampling is two small matrix products (rows, then columns), the same numbers as
+    ``keras.ops.image.resize(..., "bilinear")`` without a trip through the backend; shrinking
+    goes through ``keras.ops.image.resize`` (it filters first). Bilinear weights are
+    non-negative, so non-negative maps stay non-negative.
     """
     maps = np.asarray(maps, np.float32)
-    if maps.shape[1:3] == tuple(size):
+    size = tuple(int(v) for v in size)
+    if maps.shape[1:3] == size:
         return maps
-    resized = keras.ops.image.resize(maps[..., None], tuple(int(v) for v in size), interpolation="bilinear")
+    if size[0] >= maps.shape[1] and size[1] >= maps.shape[2]:
+        rows, columns = _bilinear_matrix(size[0], maps.shape[1]), _bilinear_matrix(size[1], maps.shape[2])
+        return np.matmul(np.matmul(rows, maps), columns.T).astype(np.float32, copy=False)
+    resized = keras.ops.image.resize(maps[..., None], size, interpolation="bilinear")
     return keras.ops.convert_to_numpy(resized)[..., 0].astype(np.float32)
 
 
@@ -131,8 +110,9 @@ def normalise(maps, what="heatmap"):
             "gradient there); they are returned as zeros.",
             stacklevel=_user_stacklevel(),
         )
-    scale = np.where(empty, 1.0, peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
-    return (maps / scale).astype(np.float32)
+    # Divided in place, on the fresh array np.maximum made: an all-zero map stays zero.
+    maps /= np.where(empty, np.float32(1.0), peaks).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return maps
 
 
 def _finish(maps, images, what):
@@ -142,9 +122,9 @@ def _finish(maps, images, what):
 
 def _weighted_cam(weigh, model, images, classes, layer, scores, batch_size, output):
     """Shared skeleton: ``weigh(A, G) -> (n, h, w)`` on the probed layer, then ``_finish``."""
-    images = inputs.image_batch(images, model)
-    activations, grads, _ = _probe_layer(model, images, classes, layer, scores, batch_size, output)
-    return _finish(weigh(activations, grads), images, "heatmap")
+    call = _request(model, images, classes, layer, scores, output)
+    activations, grads, _ = _probe_layer(call, batch_size)
+    return _finish(weigh(activations, grads), call.images, "heatmap")
 
 
 def _channel_sum(activations, weights):
@@ -181,7 +161,7 @@ def grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_
     int / n ints (a single sigmoid unit has two classes: 1 its logit, 0 the negated logit);
     ``layer`` a name or layer (default ``models.last_conv_layer``); ``scores`` "logits" or
     "probabilities"; ``batch_size`` images per compiled call (None: as many as fit in about a
-    million input values, e.g. 85 images of 64 px, 6 of 224 px); ``output`` which output of a
+    two million input values, e.g. 170 images of 64 px, 13 of 224 px); ``output`` which output of a
     multi-output model (index or name). Returns (n, H, W) float32 in [0, 1].
     """
     return _weighted_cam(_grad_cam_map, model, images, classes, layer, scores, batch_size, output)
@@ -217,10 +197,10 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     n * c copies go through ``gradients.predict`` in chunks of about ``copies_per_chunk``
     copies (the bound on memory). Arguments and result otherwise as ``grad_cam``.
     """
-    images = inputs.image_batch(images, model)
-    found = _feature_layer(model, layer, images.shape[1:])
+    call = _request(model, images, classes, layer, "logits", output)
+    images = call.images
     batch_size = _batch_size(images, batch_size)
-    first = gradients.probe(model, images, classes, [found], batch_size=batch_size, output=output)
+    first = gradients.run_probe(call, batch_size=batch_size)
     activations, chosen = first.activations[0], first.classes
     n, _, _, channels = activations.shape
     per_chunk = max(1, copies_per_chunk // channels)
@@ -241,9 +221,10 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     return _finish(_channel_sum(activations, weights), images, "heatmap")
 
 
-def _input_gradient(model, images, classes, relu, scores, batch_size, output=None):
-    return gradients.probe(model, images, classes, scores=scores, relu=relu, input_gradient=True,
-                           batch_size=_batch_size(images, batch_size), output=output)
+def _input_gradient(call, relu, batch_size):
+    """The input gradient (n, H, W, C) of the request's class scores under ReLU rule ``relu``."""
+    return gradients.run_probe(call, relu=relu, input_gradient=True,
+                               batch_size=_batch_size(call.images, batch_size)).input_gradient
 
 
 def saliency(model, images, classes=None, *, scores="logits", batch_size=None, output=None):
@@ -252,8 +233,8 @@ def saliency(model, images, classes=None, *, scores="logits", batch_size=None, o
 
     Returns (n, H, W) float32 in [0, 1] (each map divided by its maximum).
     """
-    images = inputs.image_batch(images, model)
-    grads = _input_gradient(model, images, classes, "plain", scores, batch_size, output).input_gradient
+    grads = _input_gradient(gradients.request(model, images, classes, scores=scores, output=output), "plain",
+                            batch_size)
     return normalise(np.abs(grads).max(axis=-1), "saliency map")
 
 
@@ -266,15 +247,14 @@ def smooth_grad(model, images, classes=None, *, samples=25, noise=0.15, seed=0, 
     n * samples copies go through one batched probe. ``classes=None`` means the top-1 class of
     the clean image. Returns (n, H, W) float32 in [0, 1].
     """
-    images = inputs.image_batch(images, model)
-    n = len(images)
-    wanted = gradients.resolve_classes(model, images, classes, output, _batch_size(images, batch_size))
+    call = gradients.request(model, images, classes, scores=scores, output=output)
+    images, n = call.images, len(call.images)
+    wanted = gradients.top_classes(call, _batch_size(images, batch_size))
     spread = (images.max(axis=(1, 2, 3)) - images.min(axis=(1, 2, 3))).reshape(n, 1, 1, 1, 1)
     rng = np.random.default_rng(seed)
     noisy = images[:, None] + rng.normal(size=(n, samples, *images.shape[1:])).astype(np.float32) * noise * spread
-    noisy = np.clip(noisy, *ranges.input_range(model)).reshape(n * samples, *images.shape[1:])
-    grads = _input_gradient(model, noisy, np.repeat(wanted, samples), "plain", scores, batch_size,
-                            output).input_gradient
+    noisy = np.clip(noisy, *call.input_range.pair).reshape(n * samples, *images.shape[1:])
+    grads = _input_gradient(call.derived(images=noisy, classes=np.repeat(wanted, samples)), "plain", batch_size)
     maps = np.abs(grads).max(axis=-1).reshape(n, samples, *images.shape[1:3]).mean(axis=1)
     return normalise(maps, "saliency map")
 
@@ -286,15 +266,15 @@ def guided_backprop(model, images, classes=None, *, scores="logits", batch_size=
     Returns the raw gradients (n, H, W, C) float32 (signed, unscaled); show them with
     ``plotting.gradient_image``.
     """
-    images = inputs.image_batch(images, model)
-    return _input_gradient(model, images, classes, "guided", scores, batch_size, output).input_gradient
+    return _input_gradient(gradients.request(model, images, classes, scores=scores, output=output), "guided",
+                           batch_size)
 
 
 def deconvnet(model, images, classes=None, *, scores="logits", batch_size=None, output=None):
     """Deconvnet (Zeiler & Fergus 2014): the input gradient with every ReLU passing only positive
     gradients, whatever its input. Returns raw gradients (n, H, W, C) float32."""
-    images = inputs.image_batch(images, model)
-    return _input_gradient(model, images, classes, "deconvnet", scores, batch_size, output).input_gradient
+    return _input_gradient(gradients.request(model, images, classes, scores=scores, output=output), "deconvnet",
+                           batch_size)
 
 
 def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits", batch_size=None,
@@ -303,11 +283,11 @@ def guided_grad_cam(model, images, classes=None, layer=None, *, scores="logits",
 
     Returns (n, H, W, C) float32: guided gradients kept where Grad-CAM finds the class.
     """
-    images = inputs.image_batch(images, model)
-    activations, grads, chosen = _probe_layer(model, images, classes, layer, scores, batch_size, output)
-    heatmaps = _finish(_grad_cam_map(activations, grads), images, "heatmap")
+    call = _request(model, images, classes, layer, scores, output)
+    activations, grads, chosen = _probe_layer(call, batch_size)
+    heatmaps = _finish(_grad_cam_map(activations, grads), call.images, "heatmap")
     # The same classes as Grad-CAM, resolved once, so both halves explain the same class.
-    guided = _input_gradient(model, images, chosen, "guided", scores, batch_size, output).input_gradient
+    guided = _input_gradient(call.derived(classes=chosen, layers=()), "guided", batch_size)
     return guided * heatmaps[..., None]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _tf
+from . import _backend, _tf
 from ._tf import keras
 
 PROFILES = ("quick", "full")
@@ -66,9 +66,7 @@ def seed_everything(seed=0, deterministic=True):
     _tf.preload_tensorflow()  # Keras seeds tf.random wherever TensorFlow is installed
     keras.utils.set_random_seed(seed)
     if deterministic:
-        from . import gradients
-
-        gradients.deterministic()
+        _backend.deterministic()
     return seed
 
 
@@ -76,6 +74,4 @@ def device_summary():
     """One line naming the Keras backend (TensorFlow, JAX, PyTorch) and the device it runs on: the
     GPU(s) by name, or the CPU. Choose the backend with ``KERAS_BACKEND`` before Keras is
     imported (see the setup page)."""
-    from . import gradients
-
-    return gradients.device_summary()
+    return _backend.device_summary()

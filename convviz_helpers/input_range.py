@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._tf import keras
+from .layers import iter_layers
 
 DEFAULT = (0.0, 1.0)
 # The two ranges pixels usually come in; a preprocessing layer tells which one it expects.
@@ -120,8 +121,6 @@ def _from_normalization(layer):
 
 def _preprocessing_layer(model):
     """The first layer of ``model`` (nested models searched in order) that changes pixel values."""
-    from .models import iter_layers
-
     for _, layer in iter_layers(model):
         kind = type(layer).__name__
         if isinstance(layer, keras.Model) or kind in _PASS_THROUGH or kind.startswith("Random"):

@@ -39,7 +39,7 @@ def model_input_shape(model):
     return tuple(shapes[1:])
 
 
-def image_batch(images, model=None, name="images"):
+def image_batch(images, model=None, name="images", value_range=None):
     """Return ``images`` as a float32 array (n, H, W, C) after checking it.
 
     ``images``: array-like (n, H, W, C) with values in the model's input range
@@ -47,6 +47,7 @@ def image_batch(images, model=None, name="images"):
     (if the model fixes it) the spatial size must match the model's input. Values a hair
     outside the range (round-off) are clipped into it. Raises ValueError naming the problem and,
     where there is one, the fix; warns when a 0-255 model gets images that all lie in [0, 1].
+    ``value_range``: the model's ``input_range.InputRange`` where the caller has read it already.
     """
     arr = np.asarray(images)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
@@ -57,11 +58,18 @@ def image_batch(images, model=None, name="images"):
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (shape {arr.shape}).")
     arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
+    # A NaN or an infinity makes the minimum or the maximum non-finite: two passes over the
+    # pixels instead of a third that would build a mask of them all.
+    low, high = float(arr.min()), float(arr.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
         bad = int((~np.isfinite(arr)).reshape(len(arr), -1).any(axis=1).sum())
         raise ValueError(f"{name} contains NaN or infinite pixels ({bad} of {len(arr)} images).")
-    expected = _ranges.read(model) if model is not None else _ranges.InputRange(*_ranges.DEFAULT, "the default")
-    low, high = float(arr.min()), float(arr.max())
+    if value_range is not None:
+        expected = value_range
+    elif model is not None:
+        expected = _ranges.read(model)
+    else:
+        expected = _ranges.InputRange(*_ranges.DEFAULT, "the default")
     slack = _RANGE_TOLERANCE * (expected.high - expected.low)
     if low < expected.low - slack or high > expected.high + slack:
         raise ValueError(_range_message(name, model, expected, low, high))
@@ -73,7 +81,8 @@ def image_batch(images, model=None, name="images"):
             f"with {_ranges.declare_hint('model', (0, 1))}.",
             stacklevel=_caller_stacklevel(),
         )
-    arr = np.clip(arr, expected.low, expected.high)
+    if low < expected.low or high > expected.high:
+        arr = np.clip(arr, expected.low, expected.high)
     if model is not None:
         height, width, channels = model_input_shape(model)
         if channels is not None and arr.shape[-1] != channels:

@@ -42,7 +42,7 @@ step), ``_ascent`` (the compiled loop, through ``gradients.compile`` on any Kera
 ``_display`` (kernels and grids); this module holds the public entry points.
 """
 
-from .. import gradients, inputs
+from .. import gradients
 from ._ascent import _ascend, _image_size, _indices
 from ._atlas import Atlas, AtlasLayer, atlas, channel_means, render
 from ._exemplars import crop_boxes, crop_pixels
@@ -123,8 +123,8 @@ def filter_scores(model, layer, images, filters=None, preactivation=True):
 
     ``images``: (n, H, W, 3) in the model's input range, at the model's input size.
     """
-    images = inputs.image_batch(images, model)
-    record, linear, channels = feature_layer(model, layer, preactivation, images.shape[1:])
+    call = gradients.request(model, images, scored=False)
+    record, linear, channels = feature_layer(model, layer, preactivation, call.image_shape)
     targets = _indices(filters, channels, "filter")
-    maps = gradients.layer_outputs(model, images, [record], linear=linear)[0]
+    maps = gradients.run_outputs(call.derived(layers=[record]), linear=linear)[0]
     return maps.mean(axis=(1, 2))[:, targets]

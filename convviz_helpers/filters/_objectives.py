@@ -1,6 +1,6 @@
 """What the ascent maximises: a filter's mean activation (read before its ReLU) or a class logit."""
 
-from .. import gradients, models
+from .. import gradients, layers
 from .._tf import keras
 
 ops = keras.ops
@@ -15,7 +15,7 @@ def _producer(model, layer):
     except (AttributeError, ValueError):
         return None
     found = []
-    for _, other in models.iter_layers(model):
+    for _, other in layers.iter_layers(model):
         try:
             if other.output is wanted:
                 found.append(other)
@@ -32,7 +32,7 @@ def feature_layer(model, layer, preactivation=True, image_shape=None):
     it) and a layer with a fused activation is run without it. ``image_shape`` (H, W, C): where
     a model has no graph (subclassed), the layer's shape comes from a trace at this shape.
     """
-    found = models.find_layer(model, layer)
+    found = layers.find_layer(model, layer)
     shape = None if isinstance(found, keras.Model) else gradients.layer_shape(model, found, image_shape)
     if shape is None or len(shape) != 4:
         shape = shape or "unknown"

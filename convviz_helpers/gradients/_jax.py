@@ -19,6 +19,8 @@ from .._tf import keras
 
 NAME = "JAX"
 TAPS = True
+# jax.jit compiles once per input shape: ``_probe.chunked`` pads batches to a few bucket sizes.
+PADS = True
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, jax.errors.JAXTypeError)
 
 
@@ -81,18 +83,3 @@ def value_and_gradient(f, x):
     """Inside a compiled function: ``f(x) -> (scalar, aux)``; returns ``(aux, d scalar / dx)``."""
     (_, aux), grad = jax.value_and_grad(f, has_aux=True)(x)
     return aux, grad
-
-
-def device_summary():
-    """One line naming the device JAX runs on: the accelerator(s) by kind, or the CPU."""
-    import os
-
-    devices = jax.devices()
-    if devices[0].platform == "cpu":
-        return f"JAX {jax.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
-    kinds = ", ".join(getattr(d, "device_kind", str(d)) for d in devices)
-    return f"JAX {jax.__version__} on {devices[0].platform.upper()}: {kinds}."
-
-
-def deterministic():
-    """JAX's CPU and GPU ops are deterministic already; nothing to switch on."""

@@ -10,6 +10,8 @@ from .._tf import tf
 NAME = "TensorFlow"
 # TensorFlow can take a gradient with respect to any tensor computed under the tape.
 TAPS = False
+# One compiled function serves every batch size (see ``_probe.chunked``): no padding to buckets.
+PADS = False
 # What tf.function raises when a model's Python code cannot be traced.
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError)
 
@@ -55,22 +57,3 @@ def value_and_gradient(f, x):
         tape.watch(x)
         value, aux = f(x)
     return aux, tape.gradient(value, x)
-
-
-def device_summary():
-    """One line naming the device TensorFlow runs on: the GPU(s) by name, or the CPU."""
-    import os
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return f"TensorFlow {tf.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
-    names = []
-    for gpu in gpus:
-        details = tf.config.experimental.get_device_details(gpu)
-        names.append(details.get("device_name", gpu.name))
-    return f"TensorFlow {tf.__version__} on GPU: {', '.join(names)}."
-
-
-def deterministic():
-    """Ask TensorFlow for deterministic ops (repeatable training on one machine)."""
-    tf.config.experimental.enable_op_determinism()

@@ -14,6 +14,8 @@ from .._tf import keras
 
 NAME = "PyTorch"
 TAPS = False
+# One compiled function serves every batch size (see ``_probe.chunked``): no padding to buckets.
+PADS = False
 # Eager calls run any Python; what a subclassed model's call() may raise on a dummy batch.
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, RuntimeError)
 
@@ -94,18 +96,3 @@ def value_and_gradient(f, x):
         value, aux = f(x)
         (grad,) = torch.autograd.grad(value, [x])
     return aux.detach() if isinstance(aux, torch.Tensor) else aux, grad
-
-
-def device_summary():
-    """One line naming the device PyTorch runs on: the GPU(s) by name, or the CPU."""
-    import os
-
-    if not torch.cuda.is_available():
-        return f"PyTorch {torch.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
-    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return f"PyTorch {torch.__version__} on GPU: {', '.join(names)}."
-
-
-def deterministic():
-    """Ask PyTorch for deterministic algorithms (repeatable training on one machine)."""
-    torch.use_deterministic_algorithms(True, warn_only=True)

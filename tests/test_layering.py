@@ -1,0 +1,182 @@
+"""The package's modules form layers, each importing only its own layer or those below, and no
+import circle, counting imports inside functions (DESIGN.md, "Layers of the package").
+
+The imports are read from the source with ``ast`` (nothing is imported), so a circle held open
+only by an import inside a function is found as surely as one at the top of a module.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "convviz_helpers"
+ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+
+# DESIGN.md's table, bottom to top. A module belongs to the row naming it or its package; a new
+# module needs a row here (the test says so), which is where its layer is decided.
+LAYERS = {
+    "ground": ("_tf", "_backend", "config", "inputs", "input_range", "layers", "downloads",
+               "torch_pickle", "imagenet"),
+    "core": ("gradients",),
+    "methods and zoo": ("cam", "activations", "filters", "metrics", "models", "efficientnet_lite",
+                        "shapesnet", "digitsnet", "trained", "training", "data"),
+    "teaching": ("plotting", "checks", "glue"),
+}
+RANK = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}
+LAYER_NAMES = list(LAYERS)
+
+
+def sources(root=ROOT, package=PACKAGE):
+    """``{module name: (source text, is a package)}`` for every .py file under ``root``."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        name = ".".join((package, *(parts[:-1] if is_package else parts)))
+        found[name] = (path.read_text(), is_package)
+    return found
+
+
+def _ancestors(name):
+    parts = name.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+def import_graph(modules):
+    """``{module: {imported module of the package, ...}}`` from ``sources()``-shaped input.
+
+    Every ``import`` and ``from ... import`` anywhere in a module counts (top level, functions,
+    classes), relative or absolute. ``from p import n`` counts as importing ``p.n`` where that is
+    a module, else ``p``; importing a module also runs the packages above it, so those count too,
+    except the packages the importer itself sits in.
+    """
+    graph = {}
+    for name, (text, is_package) in modules.items():
+        package = name if is_package else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[:len(base) - (node.level - 1)]
+                    origin = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    origin = node.module or ""
+                for alias in node.names:
+                    child = f"{origin}.{alias.name}"
+                    targets.add(child if child in modules else origin)
+        edges = set()
+        for target in targets:
+            if target not in modules:
+                continue
+            for module in {target} | _ancestors(target):
+                if module in modules and module != name and module not in _ancestors(name):
+                    edges.add(module)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph):
+    """One import circle as a list ``[a, b, ..., a]``, or None when there is none."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def layer_of(module, package=PACKAGE, rank=RANK):
+    """The rank (0 = ground) of ``module``, from its first name below the package; None if the
+    table has no row for it (the package's own ``__init__`` imports nothing and has rank -1)."""
+    if module == package:
+        return -1
+    first = module[len(package) + 1:].split(".")[0]
+    return rank.get(first)
+
+
+def upward_imports(graph, package=PACKAGE, rank=RANK):
+    """``[(importer, imported)]`` where a module imports from a layer above its own."""
+    return sorted((a, b) for a, targets in graph.items() for b in targets
+                  if layer_of(b, package, rank) > layer_of(a, package, rank))
+
+
+def test_every_module_has_a_layer():
+    graph = import_graph(sources())
+    missing = sorted(m for m in graph if layer_of(m) is None)
+    assert not missing, (f"Modules without a row in LAYERS ({', '.join(missing)}): add each to the "
+                         "layer it belongs to, here and in DESIGN.md's table.")
+
+
+def test_no_import_circle():
+    cycle = find_cycle(import_graph(sources()))
+    assert cycle is None, "Import circle: " + " -> ".join(cycle)
+
+
+def test_each_module_imports_only_its_layer_or_below():
+    bad = upward_imports(import_graph(sources()))
+    shown = [f"{a} ({LAYER_NAMES[layer_of(a)]}) imports {b} ({LAYER_NAMES[layer_of(b)]})" for a, b in bad]
+    assert not bad, "Imports from a higher layer:\n" + "\n".join(shown)
+
+
+def test_the_reader_sees_imports_inside_functions_and_both_spellings():
+    """The reader itself, on a tiny synthetic package: a circle made only by an import inside a
+    function is found and named; relative and absolute spellings resolve to the same module."""
+    modules = {
+        "pkg": ("", True),
+        "pkg.low": ("def f():\n    from pkg.high import g\n    return g\n", False),
+        "pkg.high": ("from . import low\n", False),
+        "pkg.sub": ("from .part import x\n", True),
+        "pkg.sub.part": ("from ..low import f\nx = 1\n", False),
+    }
+    graph = import_graph(modules)
+    assert graph["pkg.low"] == {"pkg.high"}
+    assert graph["pkg.high"] == {"pkg.low"}
+    assert graph["pkg.sub"] == {"pkg.sub.part"}
+    assert graph["pkg.sub.part"] == {"pkg.low"}  # its own package sub is not an import of it
+    cycle = find_cycle(graph)
+    assert cycle in (["pkg.high", "pkg.low", "pkg.high"], ["pkg.low", "pkg.high", "pkg.low"])
+    del modules["pkg.low"]
+    modules["pkg.low"] = ("x = 1\n", False)
+    assert find_cycle(import_graph(modules)) is None
+
+
+def test_importing_a_submodule_counts_its_package():
+    """``from ..core import _backend_module`` runs ``core/__init__`` first: a ground module doing
+    that imports the core, and the layer check says so."""
+    modules = {
+        "pkg": ("", True),
+        "pkg.config": ("def f():\n    from .core import _tf_side\n", False),
+        "pkg.core": ("from . import _tf_side\n", True),
+        "pkg.core._tf_side": ("x = 1\n", False),
+    }
+    graph = import_graph(modules)
+    assert graph["pkg.config"] == {"pkg.core", "pkg.core._tf_side"}
+    rank = {"config": 0, "core": 1}
+    assert upward_imports(graph, "pkg", rank) == [("pkg.config", "pkg.core"), ("pkg.config", "pkg.core._tf_side")]
+
+
+@pytest.mark.parametrize("module", ["layers", "input_range", "inputs", "config", "_backend"])
+def test_ground_modules_import_nothing_above_ground(module):
+    graph = import_graph(sources())
+    above = sorted(m for m in graph[f"{PACKAGE}.{module}"] if layer_of(m) > 0)
+    assert not above, f"{module} imports {above}"
