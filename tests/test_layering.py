@@ -19,9 +19,10 @@ LAYERS = {
     "ground": ("_tf", "_backend", "config", "inputs", "input_range", "layers", "downloads",
                "torch_pickle", "imagenet"),
     "core": ("gradients",),
-    "methods and zoo": ("cam", "activations", "filters", "metrics", "models", "efficientnet_lite",
+    "methods and zoo": ("cam", "perturbation", "integrated_gradients", "activations", "filters",
+                        "metrics", "models", "efficientnet_lite",
                         "shapesnet", "digitsnet", "trained", "training", "data"),
-    "teaching": ("plotting", "checks", "glue"),
+    "teaching": ("plotting", "checks", "glue", "export"),
 }
 RANK = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}
 LAYER_NAMES = list(LAYERS)
