@@ -150,8 +150,10 @@ def use_compact_figures(quality=85, dpi=80):
     heatmaps stays small on disk, on the site and in Colab's preview.
 
     ``quality``: JPEG quality 1-95; ``dpi``: inline resolution (80 makes a 8.4-inch figure as
-    wide as the book's 675-px content column). Affects figures shown inline from then on; returns
-    None. Raises RuntimeError outside IPython/Jupyter, where there is no inline figure to store.
+    wide as the book's 675-px content column). Each stored figure also carries, in its output's
+    metadata, the record ``describe_figure`` makes of it (width, smallest text, tiles per row,
+    titles), which tests/test_figures.py checks against the figure rule. Affects figures shown
+    inline from then on; returns None. Raises RuntimeError outside IPython/Jupyter, where there is no inline figure to store.
     """
     if not (isinstance(quality, int) and 1 <= quality <= 95):
         raise ValueError(f"quality must be an integer in 1..95, got {quality!r}.")
