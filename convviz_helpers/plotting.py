@@ -72,12 +72,14 @@ def show_cams(images, heatmaps, masks=None, row_titles=None, alpha=0.4, title=No
 
     ``images`` (n, H, W, 3) in [0, 1]; ``heatmaps``: dict method name -> (n, H, W) maps in
     [0, 1] (drawn as overlays) or (n, H, W, C) input gradients (drawn with ``gradient_image``);
-    ``masks`` (n, H, W) bool or None; ``row_titles`` n strings above each row's image.
+    ``masks`` (n, H, W) bool or None; ``row_titles`` n strings above each row's image. Tiles are
+    ``size`` inches, smaller where the row would be wider than the page's column.
     Returns the matplotlib Figure.
     """
     images = np.asarray(images)
     n = len(images)
     columns = 1 + (masks is not None) + len(heatmaps)
+    size = min(size, COLUMN_PX / 80 / columns)  # never wider than the page's column
     figure, axes = plt.subplots(n, columns, figsize=(size * columns, size * n + 0.4), squeeze=False)
     shown = {name: gradient_image(maps) if np.ndim(maps) == 4 else maps for name, maps in heatmaps.items()}
     for i in range(n):
@@ -134,7 +136,8 @@ def show_top_k(model, image, k=5, class_names=None, decode=None, layer=None, alp
     top, names = _class_names(class_names, decode, probabilities, k)
     heatmaps = cam.grad_cam(model, batch, top, layer)
     guided = gradient_image(cam.guided_grad_cam(model, batch, top, layer))
-    figure, axes = plt.subplots(2, k + 1, figsize=(2.2 * (k + 1), 4.8), squeeze=False)
+    size = min(2.2, COLUMN_PX / 80 / (k + 1))  # never wider than the page's column
+    figure, axes = plt.subplots(2, k + 1, figsize=(size * (k + 1), 2 * size + 0.4), squeeze=False)
     _show(axes[0][0], image, "image")
     axes[1][0].axis("off")
     for j in range(k):
