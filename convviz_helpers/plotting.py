@@ -72,12 +72,14 @@ def show_cams(images, heatmaps, masks=None, row_titles=None, alpha=0.4, title=No
 
     ``images`` (n, H, W, 3) in [0, 1]; ``heatmaps``: dict method name -> (n, H, W) maps in
     [0, 1] (drawn as overlays) or (n, H, W, C) input gradients (drawn with ``gradient_image``);
-    ``masks`` (n, H, W) bool or None; ``row_titles`` n strings above each row's image.
+    ``masks`` (n, H, W) bool or None; ``row_titles`` n strings above each row's image. Tiles are
+    ``size`` inches, smaller where the row would be wider than the page's column.
     Returns the matplotlib Figure.
     """
     images = np.asarray(images)
     n = len(images)
     columns = 1 + (masks is not None) + len(heatmaps)
+    size = min(size, COLUMN_PX / 80 / columns)  # never wider than the page's column
     figure, axes = plt.subplots(n, columns, figsize=(size * columns, size * n + 0.4), squeeze=False)
     shown = {name: gradient_image(maps) if np.ndim(maps) == 4 else maps for name, maps in heatmaps.items()}
     for i in range(n):
@@ -134,7 +136,8 @@ def show_top_k(model, image, k=5, class_names=None, decode=None, layer=None, alp
     top, names = _class_names(class_names, decode, probabilities, k)
     heatmaps = cam.grad_cam(model, batch, top, layer)
     guided = gradient_image(cam.guided_grad_cam(model, batch, top, layer))
-    figure, axes = plt.subplots(2, k + 1, figsize=(2.2 * (k + 1), 4.8), squeeze=False)
+    size = min(2.2, COLUMN_PX / 80 / (k + 1))  # never wider than the page's column
+    figure, axes = plt.subplots(2, k + 1, figsize=(size * (k + 1), 2 * size + 0.4), squeeze=False)
     _show(axes[0][0], image, "image")
     axes[1][0].axis("off")
     for j in range(k):
@@ -150,8 +153,10 @@ def use_compact_figures(quality=85, dpi=80):
     heatmaps stays small on disk, on the site and in Colab's preview.
 
     ``quality``: JPEG quality 1-95; ``dpi``: inline resolution (80 makes a 8.4-inch figure as
-    wide as the book's 675-px content column). Affects figures shown inline from then on; returns
-    None. Raises RuntimeError outside IPython/Jupyter, where there is no inline figure to store.
+    wide as the book's 675-px content column). Each stored figure also carries, in its output's
+    metadata, the record ``describe_figure`` makes of it (width, smallest text, tiles per row,
+    titles), which tests/test_figures.py checks against the figure rule. Affects figures shown
+    inline from then on; returns None. Raises RuntimeError outside IPython/Jupyter, where there is no inline figure to store.
     """
     if not (isinstance(quality, int) and 1 <= quality <= 95):
         raise ValueError(f"quality must be an integer in 1..95, got {quality!r}.")
@@ -167,6 +172,130 @@ def use_compact_figures(quality=85, dpi=80):
 
     set_matplotlib_formats("jpeg", pil_kwargs={"quality": quality})
     matplotlib.rcParams["figure.dpi"] = dpi
+    _record_figures(shell)
+
+
+# The page's figure rule (DESIGN.md): the content column shows at most COLUMN_PX pixels of a
+# figure stored at 80 dpi; text at least MIN_FONT_PT as shown; at most MAX_TILES image tiles in
+# one row, MAX_LARGE_TILES when a tile shows an image of LARGE_TILE_PX pixels or more.
+COLUMN_PX = 760
+MIN_FONT_PT = 9.0
+MAX_TILES = 8
+MAX_LARGE_TILES = 6
+LARGE_TILE_PX = 224
+FIGURE_METADATA = "convviz_figure"  # key of the record in a stored image output's metadata
+
+
+def _drawn_texts(figure):
+    """The figure's visible, non-empty text artists that a draw puts on the page."""
+    from matplotlib.text import Text
+
+    hidden = set()
+    for ax in figure.axes:
+        if not ax.get_visible():
+            hidden.update(map(id, ax.findobj(Text)))
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            if not ax.axison or not axis.get_visible():
+                hidden.update(map(id, axis.findobj(Text)))
+                continue
+            low, high = sorted(axis.get_view_interval())
+            slack = 1e-9 * max(1.0, abs(high - low))
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low - slack <= tick.get_loc() <= high + slack:  # outside the view: not drawn
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    return [text for text in figure.findobj(Text)
+            if id(text) not in hidden and text.get_visible() and text.get_text().strip()]
+
+
+def _tile_rows(figure):
+    """[[tiles, largest source px], ...]: per row of visible axes that show an image, how many
+    there are and the largest side (in pixels of the array drawn) of the images they show."""
+    tiles = []
+    for ax in figure.axes:
+        pictures = [image for image in ax.images if image.get_visible()]
+        if ax.get_visible() and pictures:
+            box = ax.get_position()
+            size = max(max(np.shape(image.get_array())[:2]) for image in pictures)
+            tiles.append(((box.y0 + box.y1) / 2, box.height, size))
+    rows = []  # axes whose centres lie within half an axes' height of each other share a row
+    for centre, height, size in sorted(tiles):
+        if rows and centre - rows[-1][0] <= height / 2:
+            rows[-1][1] += 1
+            rows[-1][2] = max(rows[-1][2], size)
+        else:
+            rows.append([centre, 1, size])
+    return [[count, int(size)] for _, count, size in rows]
+
+
+def describe_figure(figure, width_px):
+    """What the figure rule needs to know of a drawn figure, as a JSON-ready dict.
+
+    ``figure``: a matplotlib Figure that has been drawn (its layout is final); ``width_px``: the
+    stored image's width in pixels. Returns ``{"width_px", "min_font_pt", "tile_rows",
+    "titles"}``: the smallest text size in pt as shown (its size times how much the column
+    shrinks a figure wider than ``COLUMN_PX``; None when there is no text), one
+    ``[tiles, largest source px]`` per row of image axes (an image mosaic drawn in one axes
+    counts as one tile), and the suptitle and axes titles that are not empty.
+    """
+    texts = _drawn_texts(figure)
+    shrink = min(1.0, COLUMN_PX / width_px)
+    smallest = min((text.get_fontsize() for text in texts), default=None)
+    titles = [figure.get_suptitle()]
+    titles += [ax.get_title(loc) for ax in figure.axes for loc in ("left", "center", "right")]
+    return {"width_px": int(width_px),
+            "min_font_pt": None if smallest is None else round(float(smallest) * shrink, 2),
+            "tile_rows": _tile_rows(figure),
+            "titles": [title for title in titles if title.strip()]}
+
+
+def figure_problems(record):
+    """The figure rule's verdict on a ``describe_figure`` record: a list of readable problems,
+    empty when the figure may go on the page."""
+    problems = []
+    if record["width_px"] > COLUMN_PX:
+        problems.append(f"{record['width_px']} px wide: at most {COLUMN_PX} px "
+                        f"(a figsize width of at most {COLUMN_PX / 80:.1f} in at 80 dpi)")
+    if record["min_font_pt"] is not None and record["min_font_pt"] < MIN_FONT_PT:
+        problems.append(f"text of {record['min_font_pt']:g} pt as shown: at least {MIN_FONT_PT:g} pt")
+    for tiles, size in record["tile_rows"]:
+        limit = MAX_LARGE_TILES if size >= LARGE_TILE_PX else MAX_TILES
+        if tiles > limit:
+            problems.append(f"{tiles} tiles of {size}-px images in one row: at most {limit}")
+    if not record["titles"]:
+        problems.append("no title: say what to look at in a suptitle or an axes title")
+    return problems
+
+
+def _record_figures(shell):
+    """Make every matplotlib figure the notebook stores carry ``describe_figure``'s record in
+    its image output's metadata (under ``FIGURE_METADATA``), where tests/test_figures.py reads
+    it. Wraps the inline backend's image formatters; calling it again changes nothing."""
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    for mime in ("image/png", "image/jpeg"):
+        formatter = shell.display_formatter.formatters[mime]
+        try:
+            draw = formatter.lookup_by_type(Figure)
+        except KeyError:
+            continue
+        if getattr(draw, "records_figures", False):
+            continue
+
+        def recorded(figure, draw=draw):
+            data = draw(figure)
+            if data is None:
+                return None
+            raw = base64.b64decode(data) if isinstance(data, str) else data  # inline: base64 text
+            width = Image.open(io.BytesIO(raw)).size[0]
+            return data, {FIGURE_METADATA: describe_figure(figure, width)}
+
+        recorded.records_figures = True
+        formatter.for_type(Figure, recorded)
 
 
 def show_maps(images, maps, masks=None, row_titles=None, title=None, colormap="viridis", width=7.5):
