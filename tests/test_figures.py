@@ -28,10 +28,7 @@ NOTEBOOKS = toc_notebooks()
 IMAGE_TYPES = ("image/png", "image/jpeg")
 # Chapters another issue is rewriting: they fail until re-executed with the recorder, and this
 # entry is then removed (strict: a chapter that passes while listed fails, as a reminder).
-PENDING = {
-    "notebooks/03_filters.ipynb": "issue 19 rewrites chapter 3; re-execute it after merging",
-    "notebooks/04_grad_cam.ipynb": "issue 22 rewrites chapter 4; re-execute it after merging",
-}
+PENDING = {}
 
 
 def stored_figures(nb):
@@ -78,6 +75,7 @@ def shell():
         shell.display_formatter.formatters["image/jpeg"].enabled = True
         yield shell
     plt.close("all")
+    InteractiveShell.clear_instance()  # later tests must see "not a notebook" again
 
 
 def stored(shell, figure):
