@@ -26,9 +26,6 @@ from convviz_helpers import plotting
 
 NOTEBOOKS = toc_notebooks()
 IMAGE_TYPES = ("image/png", "image/jpeg")
-# Chapters another issue is rewriting: they fail until re-executed with the recorder, and this
-# entry is then removed (strict: a chapter that passes while listed fails, as a reminder).
-PENDING = {}
 
 
 def stored_figures(nb):
@@ -42,13 +39,7 @@ def stored_figures(nb):
                     yield index, mime, width, record
 
 
-def _params():
-    for path in NOTEBOOKS:
-        marks = [pytest.mark.xfail(reason=PENDING[path], strict=True)] if path in PENDING else []
-        yield pytest.param(path, marks=marks, id=path.rsplit("/", 1)[-1])
-
-
-@pytest.mark.parametrize("path", list(_params()))
+@pytest.mark.parametrize("path", [pytest.param(path, id=path.rsplit("/", 1)[-1]) for path in NOTEBOOKS])
 def test_every_stored_figure_fits_the_page(path):
     nb = json.loads((ROOT / path).read_text())
     broken = []
