@@ -87,6 +87,29 @@ def test_neighbour_fill_keeps_kept_pixels_and_fills_linearly():
     np.testing.assert_allclose(filled, ramp, atol=1e-3)
 
 
+def jacobi_fill_reference(images, removed, iterations):
+    """The same Jacobi iteration written plainly with numpy slices (edges replicated by np.pad)."""
+    hole = removed[..., None]
+    kept = np.where(hole, 0.0, images).sum(axis=(1, 2), keepdims=True)
+    count = np.maximum((~hole).sum(axis=(1, 2), keepdims=True), 1)
+    filled = np.where(hole, kept / count, images)
+    for _ in range(iterations):
+        padded = np.pad(filled, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        around = (padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]) / 4
+        filled = np.where(hole, around, images)
+    return filled
+
+
+@pytest.mark.parametrize("shape", [(3, 9, 7, 1), (50, 12, 10, 3)])
+def test_neighbour_fill_equals_a_plain_jacobi_iteration(shape):
+    """50 images of 3 channels span several OpenCV calls (at most 128 channels each)."""
+    rng = np.random.default_rng(0)
+    images = rng.random(shape, dtype=np.float32)
+    removed = rng.random(shape[:3]) < 0.6
+    expected = jacobi_fill_reference(images.astype(np.float64), removed, iterations=25)
+    np.testing.assert_allclose(metrics.neighbour_fill(images, removed, iterations=25), expected, atol=1e-5)
+
+
 def counting_model(size=8):
     """Logit 0 = 10 * mean of channel 0 through a 1x1 conv; logit 1 = 0: removing bright pixels
     lowers class 0's probability, so a map pointing at them must give a falling curve."""
