@@ -3,7 +3,7 @@ written independently of the package, and names the typical mistakes."""
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import recall_score
 
 from convviz_helpers import activations, checks, filters
@@ -126,12 +126,14 @@ def test_shift_retention_names_the_mistake(shapesnet, wrong, match):
 
 
 def spearman_solution(first, second):
-    return np.array([spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(first, second)])
+    # scipy gives NaN (and a warning) for a constant map; the check counts it as 0, no order.
+    return np.array([spearmanr(a.ravel(), b.ravel()).statistic if np.ptp(a) and np.ptp(b) else 0.0
+                     for a, b in zip(first, second)])
 
 
 def test_rank_correlation_accepts_scipys_spearman(capsys):
     checks.check_rank_correlation(spearman_solution)
-    assert "✓ rank correlation matches on 6 pairs" in capsys.readouterr().out
+    assert "✓ rank correlation matches on 7 pairs" in capsys.readouterr().out
 
 
 def test_the_correlation_case_has_ties_and_a_monotone_pair():
@@ -141,15 +143,30 @@ def test_the_correlation_case_has_ties_and_a_monotone_pair():
 
 
 def ordinal_ranks(first, second):
-    order = lambda x: np.argsort(np.argsort(-x.ravel(), kind="stable"))  # noqa: E731
+    def order(x):
+        return np.argsort(np.argsort(-x.ravel(), kind="stable"))
+
+    # Ties ranked in pixel order give an all-zero map distinct ranks, so it needs no special case.
     return np.array([np.corrcoef(order(a), order(b))[0, 1] for a, b in zip(first, second)])
+
+
+def pearson_of_ranks(first, second):
+    """Spearman's formula without the guard for constant maps: NaN for an all-zero map."""
+    with np.errstate(all="ignore"):
+        a = rankdata(first.reshape(len(first), -1), axis=1)
+        b = rankdata(second.reshape(len(second), -1), axis=1)
+        a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+        return (a * b).sum(axis=1) / np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
 
 
 @pytest.mark.parametrize("wrong, match", [
     (lambda a, b: None, "returns nothing yet"),
+    (lambda a, b: np.nan_to_num(np.array([np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(a, b)])), "Pearson"),
+    # Unguarded, Pearson's formula is NaN on the all-zero map: still named as Pearson.
     (lambda a, b: np.array([np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(a, b)]), "Pearson"),
     (lambda a, b: spearmanr(a.ravel(), b.ravel()).statistic, "one number came back"),
     (ordinal_ranks, "share their mean rank"),
+    (pearson_of_ranks, "all-zero map.*return 0"),
     (lambda a, b: spearman_solution(a, b)[:3], "one correlation per pair"),
 ])
 def test_rank_correlation_names_the_mistake(wrong, match):

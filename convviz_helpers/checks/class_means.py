@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import activations
 from ._common import _as_array, _call, _fail, _no_nan
 
 
@@ -17,10 +18,12 @@ def _means_case():
 
 
 def class_means(maps, labels, num_classes):
-    """The package's answer: (num_classes, channels), each channel's activation averaged over
-    the positions of each map and then over the images of each class."""
-    per_image = np.asarray(maps, np.float64).mean(axis=(1, 2))  # (n, channels)
-    return np.stack([per_image[np.asarray(labels) == k].mean(axis=0) for k in range(num_classes)])
+    """The package's answer (``activations.class_means``): (num_classes, channels), each
+    channel's activation averaged over the positions of each map and then over the images of
+    each class."""
+    maps = np.asarray(maps, np.float64)
+    summary = activations.LayerSummary(maps.mean(axis=(1, 2)), (maps == 0).mean(axis=(1, 2)))
+    return activations.class_means({"maps": summary}, labels, num_classes)["maps"]
 
 
 def check_class_means(fn):

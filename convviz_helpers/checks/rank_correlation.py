@@ -7,10 +7,14 @@ from .. import metrics
 from ._common import _as_array, _call, _fail, _no_nan
 
 
+PEARSON_HINT = ("that is Pearson's correlation of the values; Spearman's correlates their ranks "
+                "(scipy.stats.rankdata), so any monotone change of a map scores 1.")
+
+
 def _correlation_case():
     """Pairs of maps (n, H, W) with H != W: smooth maps, maps with many tied zeros (as Grad-CAM
-    gives), and a pair whose values are related by a monotone but not linear function (Spearman
-    1, Pearson less)."""
+    gives), a pair whose values are related by a monotone but not linear function (Spearman
+    1, Pearson less), and an all-zero map (a randomised model's empty Grad-CAM: correlation 0)."""
     rng = np.random.default_rng(51)
     first = rng.uniform(size=(6, 7, 9))
     second = 0.5 * first + 0.5 * rng.uniform(size=first.shape)
@@ -18,19 +22,24 @@ def _correlation_case():
     second[2:4] = np.maximum(second[2:4] - 0.5, 0.0)
     second[4] = np.exp(8 * first[4])  # monotone: ranks equal
     second[5] = rng.permutation(second[5].ravel()).reshape(second[5].shape)  # unrelated
+    first, second = np.concatenate([first, np.zeros((1, 7, 9))]), np.concatenate([second, second[:1]])
     return first.astype(np.float32), second.astype(np.float32)
 
 
 def _pearson(first, second):
+    """Pearson's correlation of each pair of maps (n,), 0 where a map is constant (as the mistakes
+    this grader recognises would be guarded the same way)."""
     a = first.reshape(len(first), -1) - first.reshape(len(first), -1).mean(axis=1, keepdims=True)
     b = second.reshape(len(second), -1) - second.reshape(len(second), -1).mean(axis=1, keepdims=True)
-    return (a * b).sum(axis=1) / np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
+    norm = np.sqrt((a**2).sum(axis=1) * (b**2).sum(axis=1))
+    return np.where(norm > 0, (a * b).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)
 
 
 def check_rank_correlation(fn):
     """Grade ``fn(first, second) -> (n,)``: maps (n, H, W) in pairs, one Spearman rank
-    correlation per pair. The hints name Pearson's correlation, a correlation over the whole
-    batch, ranks taken across the batch, and ties ranked in order instead of sharing a rank."""
+    correlation per pair, 0 where a map is constant. The hints name Pearson's correlation, NaN
+    for a constant map, a correlation over the whole batch, ranks taken across the batch, and
+    ties ranked in order instead of sharing a rank."""
     __tracebackhide__ = True
     first, second = _correlation_case()
     n = len(first)
@@ -42,15 +51,21 @@ def check_rank_correlation(fn):
     if result.shape != (n,):
         _fail(f"return one correlation per pair of maps, shape ({n},); got {result.shape}.")
     result = result.astype(np.float64)
-    _no_nan(result, "a constant map has no ranks to correlate: the test maps are not constant.")
     expected = metrics.spearman(first, second)
+    # Pearson's formula also gives NaN on the all-zero map: name the bigger mistake first.
+    finite = np.isfinite(result)
+    pearson = _pearson(first, second)
+    if (not np.allclose(result[finite], expected[finite], atol=1e-5)
+            and np.allclose(result[finite], pearson[finite], atol=1e-5)):
+        _fail(PEARSON_HINT)
+    _no_nan(result, "an all-zero map (a randomised model's Grad-CAM often is one) has no order to "
+                    "correlate: return 0 for it, as the randomisation check does.")
     if np.allclose(result, expected, atol=1e-5):
         print(f"✓ rank correlation matches on {n} pairs of maps")
         return
     batch_ranks = _pearson(rankdata(first.ravel()).reshape(n, -1), rankdata(second.ravel()).reshape(n, -1))
     mistakes = [
-        (_pearson(first, second), "that is Pearson's correlation of the values; Spearman's correlates their "
-                                  "ranks (scipy.stats.rankdata), so any monotone change of a map scores 1."),
+        (pearson, PEARSON_HINT),
         (batch_ranks, "you ranked the pixels of the whole batch together; rank each map on its own "
                       "(rankdata(..., axis=1) on maps flattened to (n, pixels))."),
     ]
