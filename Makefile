@@ -118,9 +118,11 @@ test-torch: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --disable-pip-version-check torch==2.13.0
 	KERAS_BACKEND=torch $(BIN)/python -m pytest
 
-# The course assignment (book/teaching.md): `otter assign` on the exercises notebook gives the
-# student notebook (no solutions; it writes its own public tests, so it can travel alone) and the
-# autograder zip for `otter run` or Gradescope. `make test` grades it (tests/test_assignment.py).
+# The course assignments (book/teaching.md): `otter assign` on each master notebook (the four
+# chapter assignments in assignments/ and the exercises chapter) gives a student notebook (no
+# solutions; it writes its own public tests, so it can travel alone) and an autograder zip for
+# `otter run` or Gradescope. `make test` grades them (tests/test_assignments.py,
+# tests/test_assignment.py).
 .PHONY: assignments
 assignments: $(STAMP)
 	$(BIN)/python tools/build_assignment.py -o _build/assignments

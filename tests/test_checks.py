@@ -165,8 +165,9 @@ def test_grad_cam_names_the_mistake(wrong, match):
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
 
-def experiment_solution(model, shapes, layers):
-    return {layer: metrics.pointing_game(cam.grad_cam(model, shapes.images, shapes.labels, layer), shapes.masks)
+def experiment_solution(model, shapes, layers, tolerance):
+    return {layer: metrics.pointing_game(cam.grad_cam(model, shapes.images, shapes.labels, layer), shapes.masks,
+                                         tolerance=tolerance)
             for layer in layers}
 
 
@@ -192,14 +193,16 @@ def test_experiment_rejects_a_wrong_conclusion(measured):
 
 
 @pytest.mark.parametrize("wrong, match", [
-    (lambda m, s, layers: {layer: len(s) * r for layer, r in experiment_solution(m, s, layers).items()},
+    (lambda m, s, layers, t: {layer: len(s) * r for layer, r in experiment_solution(m, s, layers, t).items()},
      "fractions in \\[0, 1\\]"),
-    (lambda m, s, layers: {layer: experiment_solution(m, s, ["conv3"])["conv3"] for layer in layers},
+    (lambda m, s, layers, t: {layer: experiment_solution(m, s, ["conv3"], t)["conv3"] for layer in layers},
      "same rate.*pass `layer`"),
-    (lambda m, s, layers: dict(list(experiment_solution(m, s, layers).items())[:2]), "no entry for"),
-    (lambda m, s, layers: [0.5] * len(layers), "return a dict"),
-    (lambda m, s, layers: {layer: metrics.pointing_game(cam.grad_cam(m, s.images, None, layer), s.masks)
-                           for layer in layers}, "predicted class"),
+    (lambda m, s, layers, t: dict(list(experiment_solution(m, s, layers, t).items())[:2]), "no entry for"),
+    (lambda m, s, layers, t: [0.5] * len(layers), "return a dict"),
+    (lambda m, s, layers, t: {layer: metrics.pointing_game(cam.grad_cam(m, s.images, None, layer), s.masks,
+                                                           tolerance=t) for layer in layers}, "predicted class"),
+    # What a student who left the tolerance out got before: the strict game, now named.
+    (lambda m, s, layers, t: experiment_solution(m, s, layers, 0), "strict pointing game"),
 ])
 def test_experiment_names_the_mistake(wrong, match, measured):
     rejects(grade_experiment, wrong, max(measured, key=measured.get), match=match)

@@ -21,7 +21,7 @@ LAYERS = {
     "core": ("gradients",),
     "methods and zoo": ("cam", "perturbation", "integrated_gradients", "activations", "filters",
                         "metrics", "models", "efficientnet_lite",
-                        "shapesnet", "digitsnet", "trained", "training", "data"),
+                        "shapesnet", "digitsnet", "trained", "training", "data", "shortcuts"),
     "teaching": ("plotting", "checks", "glue", "export"),
 }
 RANK = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}

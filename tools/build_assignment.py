@@ -1,11 +1,15 @@
-"""Build the course assignment from the book's exercises notebook with Otter-Grader.
+"""Build the course assignments from their Otter-Grader master notebooks.
 
-The exercises chapter (notebooks/05_exercises.ipynb) is an Otter-Grader 7 master notebook: its
+The masters are the four chapter assignments (assignments/NN_name.ipynb: not book pages, stored
+without outputs) and the exercises chapter (notebooks/05_exercises.ipynb, a page of the book).
+Each is an Otter-Grader 7 master notebook: its
 raw cells configure the assignment and fence each question, its solutions sit between solution
 markers, and its test cells call the graders of ``convviz_helpers.checks``. ``otter assign``
 turns it into a student notebook (solutions replaced by ``...``, hidden tests and outputs gone)
-and an autograder (all tests, for ``otter run`` or Gradescope). This script runs it, then makes
-the student notebook stand on its own:
+and an autograder (all tests, for ``otter run`` or Gradescope); written answers (Otter's manual
+questions) keep their prompt and an answer cell, between the HTML comments that ``otter export
+--filtering`` keeps for graders. This script runs it on each master, then makes the student
+notebook stand on its own:
 
 - cells tagged ``book-only`` (words for readers of the site) are dropped, and so is the title's
   Open-in-Colab badge, which opens the book's version, solutions included;
@@ -13,8 +17,8 @@ the student notebook stand on its own:
   without its ``tests/`` folder (on Colab a notebook is opened alone), writes the public tests
   there first, so ``grader.check("q1")`` works on Colab as it does locally.
 
-    python tools/build_assignment.py                          # -> _build/assignments/
-    python tools/build_assignment.py notebooks/05_exercises.ipynb -o /tmp/out
+    python tools/build_assignment.py                          # every master -> _build/assignments/
+    python tools/build_assignment.py assignments/01_shortcut.ipynb -o /tmp/out
 
 Output, for a master notebook NAME.ipynb, in the output folder:
 
@@ -34,7 +38,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-MASTER = ROOT / "notebooks" / "05_exercises.ipynb"
+EXERCISES = ROOT / "notebooks" / "05_exercises.ipynb"
+# Chapter order first, then the exercises chapter, which draws on all four.
+MASTERS = (*sorted((ROOT / "assignments").glob("[0-9][0-9]_*.ipynb")), EXERCISES)
 BOOK_ONLY_TAG = "book-only"
 SITE_TAGS = {BOOK_ONLY_TAG, "remove-cell", "remove-input", "hide-input"}
 BADGE = re.compile(r"\n*\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\n*")
@@ -106,7 +112,7 @@ def finish_notebook(path, tests_dir, *, student):
     nbformat.write(notebook, path)
 
 
-def build(master=MASTER, output=ROOT / "_build" / "assignments", python=sys.executable):
+def build(master, output=ROOT / "_build" / "assignments", python=sys.executable):
     """Run ``otter assign`` on ``master`` into ``output``/NAME and finish the notebooks; returns
     ``(student notebook, autograder zip)``. Raises ``subprocess.CalledProcessError`` (with Otter's
     output) if otter assign fails."""
@@ -131,16 +137,17 @@ def build(master=MASTER, output=ROOT / "_build" / "assignments", python=sys.exec
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("master", nargs="?", type=Path, default=MASTER,
-                        help="the Otter master notebook (default: notebooks/05_exercises.ipynb)")
+    parser.add_argument("masters", nargs="*", type=Path, default=list(MASTERS),
+                        help="Otter master notebooks (default: assignments/*.ipynb and notebooks/05_exercises.ipynb)")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "_build" / "assignments",
                         help="output folder (default: _build/assignments)")
     args = parser.parse_args(argv)
-    try:
-        student, autograder = build(args.master, args.output)
-    except subprocess.CalledProcessError as error:
-        sys.exit(f"otter assign failed on {args.master}:\n{error.stdout}{error.stderr}")
-    print(f"student notebook: {student}\nautograder:       {autograder}")
+    for master in args.masters:
+        try:
+            student, autograder = build(master, args.output)
+        except subprocess.CalledProcessError as error:
+            sys.exit(f"otter assign failed on {master}:\n{error.stdout}{error.stderr}")
+        print(f"{master.stem}\n  student notebook: {student}\n  autograder:       {autograder}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Exercise 6: which ShapesNet layer localises best, measured with ``metrics.pointing_game``."""
+"""Exercise 6: which ShapesNet layer localises best, measured with ``metrics.pointing_game`` and
+the Grad-CAM chapter's tolerance."""
 
 import contextlib
 import io
@@ -18,17 +19,23 @@ EXPERIMENT_SEED = 505  # shapes neither ShapesNet's training (1) nor validation 
 
 EXPERIMENT_SIZE = 96
 
+# The Grad-CAM chapter's tolerance: half a cell of ShapesNet's last grid (64 px / 8 cells / 2).
+# The graders pass it to the student's function, the same number for every network graded.
+EXPERIMENT_TOLERANCE = 4
+
 
 def experiment_data():
     """The fixed shapes the localisation experiment is graded on (``make_shapes`` seed 505)."""
     return data.make_shapes(EXPERIMENT_SIZE, image_size=64, seed=EXPERIMENT_SEED)
 
 
-def layer_localisation(model, shapes, layers):
-    """The package's measurement: {layer: pointing-game hit rate of Grad-CAM at that layer,
-    explaining each image's true class}."""
-    return {layer: metrics.pointing_game(_quiet(cam.grad_cam, model, shapes.images, shapes.labels, layer),
-                                         shapes.masks)
+def layer_localisation(model, shapes, layers, tolerance=EXPERIMENT_TOLERANCE, classes="true"):
+    """The package's measurement: {layer: pointing-game hit rate, within ``tolerance`` px, of
+    Grad-CAM at that layer}, explaining each image's true class (``classes="true"``) or its
+    predicted one (``"predicted"``)."""
+    explained = shapes.labels if classes == "true" else None
+    return {layer: metrics.pointing_game(_quiet(cam.grad_cam, model, shapes.images, explained, layer),
+                                         shapes.masks, tolerance=tolerance)
             for layer in layers}
 
 
@@ -48,15 +55,16 @@ def _slack(shapes):
     return 2.0 / len(shapes) + 1e-9
 
 
-def check_layer_rates(fn, *, model=None, layers=EXPERIMENT_LAYERS):
-    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}``, the measurement half of the
-    layer experiment. ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and
-    ``layers``; each rate must match the pointing game of ``cam.grad_cam`` at that layer for the
-    true classes within two images in ``EXPERIMENT_SIZE``. Returns the measured rates."""
+def check_layer_rates(fn, *, model=None, layers=EXPERIMENT_LAYERS, tolerance=EXPERIMENT_TOLERANCE):
+    """Grade ``fn(model, shapes, layers, tolerance) -> {layer name: hit rate}``, the measurement
+    half of the layer experiment. ``fn`` is run on ``experiment_data()`` with ShapesNet (or
+    ``model``), ``layers`` and ``tolerance`` (px); each rate must match the pointing game, within
+    that tolerance, of ``cam.grad_cam`` at that layer for the true classes, within two images in
+    ``EXPERIMENT_SIZE``. Returns the measured rates."""
     __tracebackhide__ = True
     model, layers = _experiment_model(model), list(layers)
     shapes = experiment_data()
-    result = _call(fn, model, shapes, list(layers))
+    result = _call(fn, model, shapes, list(layers), tolerance)
     _not_none(result, "the dict of rates")
     if not isinstance(result, dict):
         _fail(f"return a dict {{layer name: hit rate}}; got {type(result).__name__}.")
@@ -72,27 +80,33 @@ def check_layer_rates(fn, *, model=None, layers=EXPERIMENT_LAYERS):
     if any(rate < 0 or rate > 1 for rate in rates.values()):
         _fail(f"hit rates are fractions in [0, 1], yours are {rates}: pointing_game already returns "
               "the fraction of hits; do not add them up.")
-    expected = layer_localisation(model, shapes, layers)
+    expected = layer_localisation(model, shapes, layers, tolerance)
     slack = _slack(shapes)
     if len(set(rates.values())) == 1 and len(set(expected.values())) > 1:
         _fail(f"every layer got the same rate ({rates[layers[0]]:.3f}): did you pass `layer` on to grad_cam?")
     if any(abs(rates[layer] - expected[layer]) > slack for layer in layers):
-        predicted = {layer: metrics.pointing_game(_quiet(cam.grad_cam, model, shapes.images, None, layer),
-                                                  shapes.masks) for layer in layers}
-        if all(abs(rates[layer] - predicted[layer]) <= slack for layer in layers):
+        def close(other):
+            return all(abs(rates[layer] - other[layer]) <= slack for layer in layers)
+
+        if close(layer_localisation(model, shapes, layers, 0)):
+            _fail(f"your rates are the strict pointing game's (tolerance 0): score with the tolerance "
+                  f"you are given ({tolerance} px, as in the Grad-CAM chapter), "
+                  "metrics.pointing_game(heatmaps, shapes.masks, tolerance=tolerance).")
+        if close(layer_localisation(model, shapes, layers, tolerance, classes="predicted")):
             _fail("you explained the predicted class; explain the true class (shapes.labels), so a "
                   "misclassified image still asks 'where is the object?'.")
         table = ", ".join(f"{layer}: {expected[layer]:.3f} (yours {rates[layer]:.3f})" for layer in layers)
         _fail(f"your rates differ from the measurement: {table}. Use cam.grad_cam at each layer, "
-              "the true classes, and metrics.pointing_game(heatmaps, shapes.masks).")
+              "the true classes, and metrics.pointing_game(heatmaps, shapes.masks, tolerance=tolerance).")
     print(f"✓ layer rates match the measurement on {len(shapes)} images")
     return expected
 
 
-def check_best_layer(best_layer, *, model=None, layers=EXPERIMENT_LAYERS, measured=None):
+def check_best_layer(best_layer, *, model=None, layers=EXPERIMENT_LAYERS, measured=None,
+                     tolerance=EXPERIMENT_TOLERANCE):
     """Grade the conclusion of the layer experiment: ``best_layer`` must name one of ``layers``
-    whose measured hit rate is the highest (within the rates' slack). ``measured`` (the rates
-    ``check_layer_rates`` returned) saves measuring again."""
+    whose measured hit rate (within ``tolerance`` px) is the highest (within the rates' slack).
+    ``measured`` (the rates ``check_layer_rates`` returned) saves measuring again."""
     __tracebackhide__ = True
     layers = list(layers)
     if best_layer is Ellipsis or best_layer is None:
@@ -101,7 +115,7 @@ def check_best_layer(best_layer, *, model=None, layers=EXPERIMENT_LAYERS, measur
         _fail(f"best_layer should name one of the layers measured ({', '.join(layers)}); got {best_layer!r}.")
     shapes = experiment_data()
     if measured is None:
-        measured = layer_localisation(_experiment_model(model), shapes, layers)
+        measured = layer_localisation(_experiment_model(model), shapes, layers, tolerance)
     best = max(measured.values())
     winners = [layer for layer in layers if measured[layer] >= best - _slack(shapes)]
     if best_layer not in winners:
@@ -109,20 +123,23 @@ def check_best_layer(best_layer, *, model=None, layers=EXPERIMENT_LAYERS, measur
     print(f"✓ {best_layer} localises best")
 
 
-def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYERS):
-    """Grade ``fn(model, shapes, layers) -> {layer name: hit rate}`` and the conclusion: what
-    ``check_layer_rates`` and then ``check_best_layer`` check, with one line of output.
+def check_layer_experiment(fn, best_layer, *, model=None, layers=EXPERIMENT_LAYERS,
+                           tolerance=EXPERIMENT_TOLERANCE):
+    """Grade ``fn(model, shapes, layers, tolerance) -> {layer name: hit rate}`` and the
+    conclusion: what ``check_layer_rates`` and then ``check_best_layer`` check, with one line of
+    output.
 
-    ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``) and ``layers``; each
-    rate must match the pointing game of ``cam.grad_cam`` at that layer for the true classes
-    within two images in ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded
-    localises best; it must be one with the highest measured rate.
+    ``fn`` is run on ``experiment_data()`` with ShapesNet (or ``model``), ``layers`` and
+    ``tolerance``; each rate must match the pointing game within that tolerance of
+    ``cam.grad_cam`` at that layer for the true classes within two images in
+    ``EXPERIMENT_SIZE``. ``best_layer``: the layer the student concluded localises best; it must
+    be one with the highest measured rate.
     """
     __tracebackhide__ = True
     model = _experiment_model(model)
     # The two graders' own ✓ lines are replaced by the one line this check has always printed.
     with contextlib.redirect_stdout(io.StringIO()):
-        measured = check_layer_rates(fn, model=model, layers=layers)
-        check_best_layer(best_layer, model=model, layers=layers, measured=measured)
+        measured = check_layer_rates(fn, model=model, layers=layers, tolerance=tolerance)
+        check_best_layer(best_layer, model=model, layers=layers, measured=measured, tolerance=tolerance)
     print(f"✓ layer experiment matches the measurement on {len(experiment_data())} images; "
           f"{best_layer} localises best")
