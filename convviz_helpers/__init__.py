@@ -26,7 +26,7 @@ Submodules are imported on first attribute access, so ``import convviz_helpers``
 import importlib
 import pkgutil
 
-__version__ = "0.1.0"  # keep equal to pyproject.toml's version
+__version__ = "0.2.0"  # keep equal to pyproject.toml's version
 
 # Every public submodule (no leading underscore) found beside this file. Listing the folder
 # rather than naming modules here means a new module is reachable as `cv.<name>` at once.
