@@ -42,7 +42,7 @@ def recording(layers, order=None, taps=None):
     Yields one list per layer. Use inside a traced function: the lists hold graph tensors.
     ``order``: a list that also receives ``(layer, output)`` for every call, in call order.
     ``taps``: None, or one tensor per layer added to its output (zeros: the output is unchanged,
-    and a gradient with respect to the tap is one with respect to the output; see ``_jax``).
+    and a gradient with respect to the tap is one with respect to the output; see ``_backends.jax``).
     """
     records = [[] for _ in layers]
     with contextlib.ExitStack() as stack:
