@@ -39,8 +39,8 @@ from ._heads import (
     SCORES, Head, class_scores, final_activation, head, num_classes, select, single_output,
 )
 from ._probe import (
-    VALUES_PER_CALL, Probe, bucket, chunk_size, chunked, layer_outputs, predict, probe, resolve_classes, run_outputs, run_probe, top_classes,
-    value_and_gradient,
+    VALUES_PER_CALL, Probe, bucket, chunk_size, chunked, layer_outputs, predict, probe, resolve_classes, run_outputs,
+    run_probe, run_scores, top_classes, value_and_gradient,
 )
 from ._relu import RELU_RULES, linear_activation, recording, relu_rule
 from ._request import Request, default_layer, feature_map_shape, request
@@ -55,6 +55,6 @@ __all__ = [
     "relu_rule", "linear_activation", "head", "num_classes", "class_scores", "final_activation",
     "select", "single_output", "graph_outputs", "layer_shape", "called_layers", "trace",
     "image_spec", "signature_shape", "device_summary", "deterministic", "Request", "request", "run_probe",
-    "run_outputs", "top_classes", "default_layer", "feature_map_shape", "chunked", "bucket", "traces",
+    "run_outputs", "run_scores", "top_classes", "default_layer", "feature_map_shape", "chunked", "bucket", "traces",
     "chunk_size", "VALUES_PER_CALL",
 ]
