@@ -15,8 +15,9 @@ classes); the copies are derived from it (``Request.derived``) and scored by
   bilinearly, shifted at random); the map is the average of the masks weighted by the class
   score of the masked image, divided by the keep probability. P = ``masks``.
 
-``baseline_images`` is the one place that turns a ``baseline`` argument into images in the
-model's input range; ``integrated_gradients`` uses it too. This module imports nothing from
+``baseline_images`` turns these methods' ``baseline`` argument into images in the model's input
+range; ``integrated_gradients`` uses it too (Score-CAM's ``baseline`` is a number it blends in
+itself). This module imports nothing from
 ``cam`` (which re-exports these functions), so no import circle.
 """
 

