@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from convviz_helpers import filters, gradients, models  # noqa: E402
 from convviz_helpers._tf import keras  # noqa: E402
-from convviz_helpers.filters import _atlas  # noqa: E402
+from convviz_helpers.filters import _atlas, _cut  # noqa: E402
 from timing import interleaved  # noqa: E402
 
 ops = keras.ops
@@ -32,8 +32,8 @@ ops = keras.ops
 
 def floor(model, layer, recipe, count):
     """(b): ``run(canvases, steps)`` doing ``steps`` forward+backward passes of the cut network."""
-    record, linear, _, _ = _atlas._target(model, layer)
-    net = _atlas._cut(model, [record])
+    record, linear, _, _ = _cut.pre_activation(model, layer)
+    net = _cut.cut_model(model, [record])
 
     def objective(images):
         with gradients.linear_activation(linear) if linear is not None else contextlib.nullcontext():

@@ -13,14 +13,18 @@ The floors are written with the backend's own compile and gradient (through the 
 
 - Grad-CAM floor: one forward pass and one backward pass to the layer (the gradient of each
   image's top score with respect to the layer's output), results as numpy;
-- guided-backpropagation floor: one forward pass and one backward pass to the input;
+- guided-backpropagation floor: one forward pass and one backward pass to the input, with the
+  plain ReLU gradient: a floor a little below the method's own, which also drops each ReLU's
+  negative gradients (an elementwise select per ReLU), so a ratio of 1.0 here is at the floor;
 - feature-map floor: one forward pass recording the same layers, results as numpy;
 - filter-pattern floor: ``steps`` forward and backward passes of the same batch through the
   model up to the layer, in one compiled loop.
 
 No input checks, class resolution, weighting, upsampling or normalising in a floor. Prints the
 median of interleaved repeats and the ratio to the floor (goal: <= 1.1), with the load average
-before and after (the machine may be shared: compare ratios from one run, not seconds). Then
+before and after (the machine may be shared: compare ratios from one run, not seconds), and the
+ratio of median process CPU times (all threads), a second view when other processes share the
+cores. Then
 ``--calls`` Grad-CAM calls with batch sizes drawn from 1..64: growth of the process's resident
 memory (goal: < 50 MB), the median and the slowest 1 % of calls, and how many functions were
 compiled (``gradients.traces``).
@@ -101,11 +105,11 @@ def report(what, contenders, repeats):
     """Time ``contenders`` (name -> (ours, floor)) in interleaved turns and print each ratio."""
     print(f"\n{what} ({_load()} before)")
     functions = [f for pair in contenders.values() for f in pair]
-    times = interleaved(functions, repeats=repeats)
+    times, cpu = interleaved(functions, repeats=repeats, cpu=True)
     for index, name in enumerate(contenders):
         ours, bare = times[2 * index], times[2 * index + 1]
         print(f"  {name:<18} {ours * 1e3:8.1f} ms   floor {bare * 1e3:8.1f} ms   ratio {ours / bare:.2f} "
-              f"(goal <= {GOAL})")
+              f"(goal <= {GOAL}; CPU time ratio {cpu[2 * index] / cpu[2 * index + 1]:.2f})")
     print(f"  ({_load()} after; medians of {repeats} interleaved repeats)")
 
 

@@ -194,7 +194,7 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     masked copy is ``image * mask + baseline * (1 - mask)`` (``baseline`` in the model's input
     range; 0 is black in both [0, 1] and [0, 255]). A channel's weight is the softmax
     probability of the class for its masked copy minus that of the plain baseline image. All
-    n * c copies go through ``gradients.predict`` in chunks of about ``copies_per_chunk``
+    n * c copies go through ``gradients.run_scores`` in chunks of about ``copies_per_chunk``
     copies (the bound on memory). Arguments and result otherwise as ``grad_cam``.
     """
     call = _request(model, images, classes, layer, "logits", output)
@@ -205,7 +205,7 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
     n, _, _, channels = activations.shape
     per_chunk = max(1, copies_per_chunk // channels)
     base = np.full((1, *images.shape[1:]), baseline, np.float32)
-    base_score = gradients.predict(model, base, "probabilities", output=output)[0]  # (K,)
+    base_score = gradients.run_scores(call.derived(images=base), "probabilities")[0]  # (K,)
     weights = np.empty((n, channels), np.float32)
     for start in range(0, n, per_chunk):  # chunks of images, bounded by memory, not per image
         stop = min(n, start + per_chunk)
@@ -213,8 +213,8 @@ def score_cam(model, images, classes=None, layer=None, *, baseline=0.0, copies_p
         masks = inputs.minmax(upsample(maps.reshape(-1, *maps.shape[2:]), images.shape[1:3]), (1, 2))
         masks = masks.reshape(stop - start, channels, *images.shape[1:3], 1)
         masked = images[start:stop, None] * masks + baseline * (1.0 - masks)
-        probs = gradients.predict(model, masked.reshape(-1, *images.shape[1:]), "probabilities", batch_size,
-                                  output=output)
+        probs = gradients.run_scores(call.derived(images=masked.reshape(-1, *images.shape[1:])), "probabilities",
+                                     batch_size)
         target = np.repeat(chosen[start:stop], channels)
         rise = probs[np.arange(len(target)), target] - base_score[target]
         weights[start:stop] = rise.reshape(stop - start, channels)

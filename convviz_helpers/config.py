@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _backend, _tf
+from . import _backends, _tf
 from ._tf import keras
 
 PROFILES = ("quick", "full")
@@ -66,7 +66,7 @@ def seed_everything(seed=0, deterministic=True):
     _tf.preload_tensorflow()  # Keras seeds tf.random wherever TensorFlow is installed
     keras.utils.set_random_seed(seed)
     if deterministic:
-        _backend.deterministic()
+        _backends.deterministic()
     return seed
 
 
@@ -74,4 +74,4 @@ def device_summary():
     """One line naming the Keras backend (TensorFlow, JAX, PyTorch) and the device it runs on: the
     GPU(s) by name, or the CPU. Choose the backend with ``KERAS_BACKEND`` before Keras is
     imported (see the setup page)."""
-    return _backend.device_summary()
+    return _backends.device_summary()

@@ -5,12 +5,14 @@ attribution = (x - x') * integral_0^1 dS(x' + a (x - x')) / dx da, per pixel and
 Completeness: the attributions of an image sum to S(x) - S(x'), which a test can check. The
 integral is taken by the trapezoid rule on ``steps`` intervals (steps + 1 points on the path);
 all n * (steps + 1) points go through the core's batched probe (``input_gradient=True``), in
-groups of images bounded by memory, never one point at a time.
+groups of images bounded by memory, never one point at a time. The call is resolved once
+(``gradients.request``); the path's points are derived from it (``Request.derived``), so they
+are not checked again.
 """
 
 import numpy as np
 
-from . import gradients, inputs
+from . import gradients
 from .perturbation import baseline_images, positive_unit
 
 # Input values per group of path points built in numpy (64 MB of float32).
@@ -43,20 +45,21 @@ def integrated_gradients(model, images, classes=None, *, baseline="black", steps
     score(image) - score(baseline), up to the trapezoid rule's error. For a map to plot or
     score, use ``attribution_map`` (or ``integrated_gradients_map``).
     """
-    images = inputs.image_batch(images, model)
+    call = gradients.request(model, images, classes, scores=scores, output=output)
+    images = call.images
     alphas, weights = trapezoid_weights(steps)
-    base = baseline_images(model, images, baseline)
-    wanted = gradients.resolve_classes(model, images, classes, output)
+    base = baseline_images(model, images, baseline, call.input_range)
     pixels = int(np.prod(images.shape[1:]))
     per_group = max(1, _CHUNK_VALUES // (pixels * (steps + 1)))
     per_call = batch_size if batch_size is not None else max(1, _VALUES_PER_CALL // pixels)
+    wanted = gradients.top_classes(call, per_call)
     difference = images - base
     attributions = np.empty_like(images)
     for start in range(0, len(images), per_group):  # memory-bounded groups of images
         stop = min(len(images), start + per_group)
         path = base[start:stop, None] + alphas[None, :, None, None, None] * difference[start:stop, None]
-        probe = gradients.probe(model, path.reshape(-1, *images.shape[1:]), np.repeat(wanted[start:stop], steps + 1),
-                                scores=scores, input_gradient=True, batch_size=per_call, output=output)
+        points = call.derived(images=path.reshape(-1, *images.shape[1:]), classes=np.repeat(wanted[start:stop], steps + 1))
+        probe = gradients.run_probe(points, input_gradient=True, batch_size=per_call)
         grads = probe.input_gradient.reshape(stop - start, steps + 1, *images.shape[1:])
         attributions[start:stop] = difference[start:stop] * np.einsum("s,nshwc->nhwc", weights, grads)
     return attributions

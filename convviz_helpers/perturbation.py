@@ -3,8 +3,10 @@
 Both methods change the image and watch the class score, so they need no gradient and work on
 any model the core can run forward. Each perturbed copy is a blend of the image and a baseline,
 ``image * keep + baseline * (1 - keep)`` with a mask ``keep`` in [0, 1] (H, W); all n * P copies
-(n images, P masks) go through one compiled forward (``gradients.predict``) in chunks bounded
-by memory, never one copy at a time.
+(n images, P masks) go through one compiled forward in chunks bounded by memory, never one copy
+at a time. A call is resolved once (``gradients.request``: images checked, head, input range,
+classes); the copies are derived from it (``Request.derived``) and scored by
+``gradients.run_scores`` without being checked again.
 
 - ``occlusion`` (Zeiler & Fergus 2014): slide a window over the image, replace it by the
   baseline, and record how much the class score drops; each pixel gets the mean drop of the
@@ -13,8 +15,9 @@ by memory, never one copy at a time.
   bilinearly, shifted at random); the map is the average of the masks weighted by the class
   score of the masked image, divided by the keep probability. P = ``masks``.
 
-``baseline_images`` is the one place that turns a ``baseline`` argument into images in the
-model's input range; ``integrated_gradients`` uses it too. This module imports nothing from
+``baseline_images`` turns these methods' ``baseline`` argument into images in the model's input
+range; ``integrated_gradients`` uses it too (Score-CAM's ``baseline`` is a number it blends in
+itself). This module imports nothing from
 ``cam`` (which re-exports these functions), so no import circle.
 """
 
@@ -42,16 +45,18 @@ def _per_call(shape, batch_size):
     return batch_size if batch_size is not None else max(1, _VALUES_PER_CALL // int(np.prod(shape)))
 
 
-def baseline_images(model, images, baseline="black"):
+def baseline_images(model, images, baseline="black", value_range=None):
     """The baseline for each image, in the model's input range: (n, H, W, C) float32.
 
     ``images``: validated (n, H, W, C) in the model's input range. ``baseline``: "black" (the
     low end of the range: 0 for [0, 1] and [0, 255] models), "blur" (each image blurred by a
     Gaussian of sigma = 1/8 of its longer side: the colours stay, the shapes go), a number in
     the input range (a flat grey), or an array (H, W, C) for every image or (n, H, W, C) one per
-    image, in the input range. Anything else raises ValueError.
+    image, in the input range. Anything else raises ValueError. ``value_range``: the model's
+    ``input_range.InputRange`` where the caller has it already (a ``Request``'s).
     """
-    low, high = ranges.input_range(model)
+    value_range = ranges.read(model) if value_range is None else value_range
+    low, high = value_range.pair
     if isinstance(baseline, str):
         if baseline == "black":
             return np.full_like(images, low)
@@ -71,7 +76,7 @@ def baseline_images(model, images, baseline="black"):
             f"baseline has shape {values.shape}; it must match one image {images.shape[1:]} or the batch "
             f"{images.shape}."
         )
-    values = inputs.image_batch(np.broadcast_to(values, images.shape), model, name="baseline")
+    values = inputs.image_batch(np.broadcast_to(values, images.shape), model, name="baseline", value_range=value_range)
     return np.ascontiguousarray(values)
 
 
@@ -89,15 +94,17 @@ def positive_unit(maps, what="heatmap"):
     return (maps / np.where(empty, 1.0, peaks)[:, None, None]).astype(np.float32)
 
 
-def blend_scores(model, images, base, keep, classes, *, scores="logits", batch_size=None, output=None):
+def blend_scores(call, base, keep, classes, *, batch_size=None):
     """The class score of every blend ``images[i] * keep[p] + base[i] * (1 - keep[p])``.
 
-    ``images``, ``base``: (n, H, W, C) float32 in the model's input range; ``keep`` (P, H, W)
-    float in [0, 1]; ``classes`` (n,) ints, the class scored for each image. The n * P copies
-    are built by broadcasting, a block of images times a block of masks at a time (about
-    ``_CHUNK_VALUES`` values), and scored by the compiled forward (``gradients.predict``),
+    ``call``: the ``gradients.Request`` of the images (n, H, W, C), its scores and output;
+    ``base``: (n, H, W, C) float32 in the model's input range; ``keep`` (P, H, W) float in
+    [0, 1]; ``classes`` (n,) ints, the class scored for each image. The n * P copies are built
+    by broadcasting, a block of images times a block of masks at a time (about
+    ``_CHUNK_VALUES`` values), and scored by the compiled forward (``gradients.run_scores``),
     ``batch_size`` copies per call. Returns (n, P) float32.
     """
+    images = call.images
     n, count, pixels = len(images), len(keep), int(np.prod(images.shape[1:]))
     per_block = max(1, _CHUNK_VALUES // pixels)
     masks_per_block = min(count, per_block)
@@ -112,7 +119,7 @@ def blend_scores(model, images, base, keep, classes, *, scores="logits", batch_s
         for start in range(0, count, masks_per_block):
             cols = slice(start, min(count, start + masks_per_block))
             copies = base[rows, None] + difference[rows, None] * keep[None, cols]
-            values = gradients.predict(model, copies.reshape(-1, *images.shape[1:]), scores, per_call, output=output)
+            values = gradients.run_scores(call.derived(images=copies.reshape(-1, *images.shape[1:])), batch_size=per_call)
             picked = values.reshape(copies.shape[0], copies.shape[1], -1)
             found[rows, cols] = np.take_along_axis(picked, classes[rows, None, None], axis=2)[..., 0]
     return found
@@ -169,13 +176,14 @@ def occlusion(model, images, classes=None, *, window=8, stride=4, baseline="blac
     maximum. Costs one forward pass per window position and image (``occlusion_windows``).
     Returns (n, H, W) float32 in [0, 1].
     """
-    images = inputs.image_batch(images, model)
+    call = gradients.request(model, images, classes, scores=scores, output=output)
+    images = call.images
     windows = occlusion_windows(images.shape[1:3], window, stride)
-    base = baseline_images(model, images, baseline)
-    wanted = gradients.resolve_classes(model, images, classes, output)
-    clean = gradients.predict(model, images, scores, _per_call(images.shape[1:], batch_size), output=output)
-    occluded = blend_scores(model, images, base, (~windows).astype(np.float32), wanted, scores=scores, batch_size=batch_size,
-                            output=output)
+    base = baseline_images(model, images, baseline, call.input_range)
+    per_call = _per_call(images.shape[1:], batch_size)
+    wanted = gradients.top_classes(call, per_call)
+    clean = gradients.run_scores(call, batch_size=per_call)
+    occluded = blend_scores(call, base, (~windows).astype(np.float32), wanted, batch_size=batch_size)
     drops = clean[np.arange(len(images)), wanted][:, None] - occluded  # (n, P)
     flat = windows.reshape(len(windows), -1).astype(np.float32)
     maps = (drops @ flat) / flat.sum(axis=0)
@@ -220,10 +228,11 @@ def rise(model, images, classes=None, *, masks=1000, cell=None, keep=0.5, seed=0
     mean score everywhere plus each pixel's share, so each map is min-max scaled to [0, 1]
     (``inputs.minmax``). Costs ``masks`` forward passes per image. Returns (n, H, W) float32.
     """
-    images = inputs.image_batch(images, model)
+    call = gradients.request(model, images, classes, scores=scores, output=output)
+    images = call.images
     kept = rise_masks(images.shape[1:3], masks, cell, keep, seed)
-    base = baseline_images(model, images, baseline)
-    wanted = gradients.resolve_classes(model, images, classes, output)
-    weights = blend_scores(model, images, base, kept, wanted, scores=scores, batch_size=batch_size, output=output)
+    base = baseline_images(model, images, baseline, call.input_range)
+    wanted = gradients.top_classes(call, _per_call(images.shape[1:], batch_size))
+    weights = blend_scores(call, base, kept, wanted, batch_size=batch_size)
     maps = (weights @ kept.reshape(len(kept), -1)) / (len(kept) * keep)
     return inputs.minmax(maps.reshape(images.shape[:3]), (1, 2))

@@ -8,7 +8,7 @@ import pytest
 
 from convviz_helpers import data, filters, gradients
 from convviz_helpers._tf import keras
-from convviz_helpers.filters import _atlas, _images
+from convviz_helpers.filters import _atlas, _images, _render
 from test_filters import small_net
 
 TINY = filters.AtlasRecipe(size=16, steps=3, redirect_steps=1, pad=2, jitter=2, jitter_after=1, examples=6,
@@ -91,8 +91,8 @@ def test_fourier_image_and_its_inverse_agree():
 def test_transforms_are_the_identity_when_switched_off_and_bounded_otherwise():
     still = filters.AtlasRecipe(pad=0, jitter=0, jitter_after=0, scale=(1.0, 1.0), rotate=0.0)
     identity = np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32)
-    np.testing.assert_allclose(_atlas._transforms([0, 5], still, 4), np.broadcast_to(identity, (4, 2, 8)), atol=1e-6)
-    moved = _atlas._transforms([0, 5], filters.AtlasRecipe(), 200)
+    np.testing.assert_allclose(_render._transforms([0, 5], still, 4), np.broadcast_to(identity, (4, 2, 8)), atol=1e-6)
+    moved = _render._transforms([0, 5], filters.AtlasRecipe(), 200)
     scale = 1 / np.hypot(moved[..., 0], moved[..., 3])
     assert 0.9 - 1e-4 <= scale.min() and scale.max() <= 1.1 + 1e-4
     assert np.degrees(np.abs(np.arctan2(moved[..., 3], moved[..., 0]))).max() <= 10 + 1e-4

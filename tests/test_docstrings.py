@@ -23,8 +23,11 @@ def _documented_objects():
     for name in convviz_helpers._SUBMODULES:
         module = importlib.import_module(f"convviz_helpers.{name}")
         yield name, module.__doc__
+        # A package's ``__all__`` names what it re-exports from its private modules; autodoc
+        # shows those members too (and, without ``__all__``, only what the module defines).
+        exported = set(getattr(module, "__all__", ()))
         for attr, obj in vars(module).items():
-            if attr.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            if attr.startswith("_") or (attr not in exported and getattr(obj, "__module__", None) != module.__name__):
                 continue
             if inspect.isfunction(obj) or inspect.isclass(obj):
                 yield f"{name}.{attr}", obj.__doc__

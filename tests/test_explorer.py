@@ -197,7 +197,7 @@ def test_uploaded_photo_is_explained_and_shown(page, tmp_path):
     the numpy resize predicts; the screenshot shows it."""
     pixels = np.round(data.sample_image("chelsea") * 255).astype(np.uint8)
     upload = tmp_path / "my_cat.png"
-    export._write_png(upload, pixels / 255.0)
+    export.write_png(upload, pixels / 255.0)
     _logged_errors(page)  # clears the log
     page.find_element("id", "cvx-file").send_keys(str(upload))
     from selenium.webdriver.support.ui import WebDriverWait

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 # DESIGN.md's table, bottom to top. A module belongs to the row naming it or its package; a new
 # module needs a row here (the test says so), which is where its layer is decided.
 LAYERS = {
-    "ground": ("_tf", "_backend", "config", "inputs", "input_range", "layers", "downloads",
+    "ground": ("_tf", "_backends", "config", "inputs", "input_range", "layers", "downloads",
                "torch_pickle", "imagenet"),
     "core": ("gradients",),
     "methods and zoo": ("cam", "perturbation", "integrated_gradients", "activations", "filters",
@@ -24,6 +24,14 @@ LAYERS = {
                         "shapesnet", "digitsnet", "trained", "training", "data", "shortcuts"),
     "teaching": ("plotting", "checks", "glue", "export"),
 }
+# The libraries a Keras backend brings, and who may import them (CONTRIBUTING.md, "Backends"):
+# the backend modules; ``_tf``, which imports TensorFlow quietly (its C++ start-up noise would
+# land in notebooks) and hands it out as ``tf``; and the ``tf.data`` pipelines that take ``tf``
+# from it, which are TensorFlow by nature on every backend.
+BACKEND_LIBRARIES = ("tensorflow", "jax", "jaxlib", "torch")
+BACKEND_MODULES = f"{PACKAGE}._backends"
+MAY_IMPORT_BACKEND_LIBRARIES = {f"{PACKAGE}._tf"}
+TF_DATA_PIPELINES = {f"{PACKAGE}.training", f"{PACKAGE}.data._tfds"}
 RANK = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}
 LAYER_NAMES = list(LAYERS)
 
@@ -78,6 +86,48 @@ def import_graph(modules):
                     edges.add(module)
         graph[name] = edges
     return graph
+
+
+def backend_library_imports(modules, package=PACKAGE):
+    """``{module: [what it imports of a backend library, ...]}`` from ``sources()``-shaped input,
+    modules that import none left out.
+
+    Counts ``import x`` / ``from x import ...`` anywhere in a module (functions included),
+    ``importlib.import_module("x")`` / ``__import__("x")`` with a literal name, and TensorFlow
+    taken from the package's ``_tf`` (``from ._tf import tf``, ``_tf.tf``) as ``"tf from _tf"``.
+    """
+    shim = f"{package}._tf"
+
+    def library(name):
+        return name if name.split(".")[0] in BACKEND_LIBRARIES else None
+
+    found = {}
+    for name, (text, is_package) in modules.items():
+        here = name if is_package else name.rpartition(".")[0]
+        hits = []
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                hits += [alias.name for alias in node.names if library(alias.name)]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here.split(".")
+                    origin = ".".join(base[:len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+                else:
+                    origin = node.module or ""
+                if library(origin):
+                    hits.append(origin)
+                elif origin == shim and any(alias.name == "tf" for alias in node.names):
+                    hits.append("tf from _tf")
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if called in ("import_module", "__import__") and library(str(node.args[0].value)):
+                    hits.append(str(node.args[0].value))
+            elif (isinstance(node, ast.Attribute) and node.attr == "tf" and isinstance(node.value, ast.Name)
+                  and node.value.id == "_tf"):
+                hits.append("tf from _tf")
+        if hits:
+            found[name] = sorted(set(hits))
+    return found
 
 
 def find_cycle(graph):
@@ -139,6 +189,41 @@ def test_each_module_imports_only_its_layer_or_below():
     assert not bad, "Imports from a higher layer:\n" + "\n".join(shown)
 
 
+def test_only_the_backend_modules_import_a_backend_library():
+    """tensorflow, jax and torch are imported by ``_backends/`` only, beside ``_tf`` (the quiet
+    import) and the ``tf.data`` pipelines that take ``tf`` from it."""
+    bad = {}
+    for module, hits in backend_library_imports(sources()).items():
+        if module == BACKEND_MODULES or module.startswith(BACKEND_MODULES + "."):
+            continue
+        if module in MAY_IMPORT_BACKEND_LIBRARIES:
+            continue
+        if module in TF_DATA_PIPELINES and hits == ["tf from _tf"]:
+            continue
+        bad[module] = hits
+    assert not bad, ("Backend libraries imported outside convviz_helpers/_backends/ (put the code in "
+                     "the backend's module there, or use keras.ops):\n"
+                     + "\n".join(f"{module}: {', '.join(hits)}" for module, hits in sorted(bad.items())))
+
+
+def test_the_backend_library_reader_sees_every_spelling():
+    modules = {
+        "pkg": ("", True),
+        "pkg._tf": ("import tensorflow\n", False),
+        "pkg.a": ("def f():\n    import jax.numpy as jnp\n", False),
+        "pkg.b": ("from torch import nn\n", False),
+        "pkg.c": ("from ._tf import keras, tf\n", False),
+        "pkg.sub": ("", True),
+        "pkg.sub.d": ("from .. import _tf\nx = _tf.tf\n", False),
+        "pkg.sub.e": ("import importlib\nimportlib.import_module('tensorflow.data')\n", False),
+        "pkg.f": ("from ._tf import keras\nimport numpy\nimport jaxtyping\n", False),
+    }
+    assert backend_library_imports(modules, "pkg") == {
+        "pkg._tf": ["tensorflow"], "pkg.a": ["jax.numpy"], "pkg.b": ["torch"], "pkg.c": ["tf from _tf"],
+        "pkg.sub.d": ["tf from _tf"], "pkg.sub.e": ["tensorflow.data"],
+    }
+
+
 def test_the_reader_sees_imports_inside_functions_and_both_spellings():
     """The reader itself, on a tiny synthetic package: a circle made only by an import inside a
     function is found and named; relative and absolute spellings resolve to the same module."""
@@ -176,7 +261,7 @@ def test_importing_a_submodule_counts_its_package():
     assert upward_imports(graph, "pkg", rank) == [("pkg.config", "pkg.core"), ("pkg.config", "pkg.core._tf_side")]
 
 
-@pytest.mark.parametrize("module", ["layers", "input_range", "inputs", "config", "_backend"])
+@pytest.mark.parametrize("module", ["layers", "input_range", "inputs", "config", "_backends"])
 def test_ground_modules_import_nothing_above_ground(module):
     graph = import_graph(sources())
     above = sorted(m for m in graph[f"{PACKAGE}.{module}"] if layer_of(m) > 0)

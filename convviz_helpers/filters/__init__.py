@@ -39,18 +39,24 @@ and a standalone ``ReLU`` layer is replaced by the layer that feeds it.
 Layout, one job per module (as Lucid / Lucent separate them): ``_objectives`` (what is
 maximised), ``_images`` (pixel or Fourier parameterisation, start values, jitter, the display
 step), ``_ascent`` (the compiled loop, through ``gradients.compile`` on any Keras backend) and
-``_display`` (kernels and grids); this module holds the public entry points.
+``_display`` (kernels and grids); for the atlas, ``_recipe`` (its settings and hash), ``_cut``
+(the layers it reads, through a size-free cut of the model), ``_redirect`` (redirected ReLUs),
+``_render`` (Lucid's recipe as one compiled program), ``_exemplars`` (top-activating photo
+crops) and ``_atlas`` (assembling, shipping and caching it); this module holds the public
+entry points.
 """
 
 from .. import gradients
 from ._ascent import _ascend, _image_size, _indices
-from ._atlas import Atlas, AtlasLayer, atlas, channel_means, render
+from ._atlas import Atlas, AtlasLayer, atlas
+from ._cut import channel_means
 from ._exemplars import crop_boxes, crop_pixels
 from ._display import kernel_grid, kernel_images, pattern_grid
 from ._images import deprocess
 from ._objectives import _class_objective, _filter_objective, feature_layer
 from ._recipe import AtlasRecipe
 from ._redirect import redirected_relu, redirecting
+from ._render import render
 
 __all__ = ["filter_patterns", "class_patterns", "filter_scores", "feature_layer", "deprocess",
            "kernel_images", "kernel_grid", "pattern_grid", "atlas", "Atlas", "AtlasLayer", "AtlasRecipe",

@@ -89,3 +89,7 @@ def atlas_hash(recipe, model, layers, channels):
     key = {"recipe": recipe.fields(), "model": model.name, "weights": weights_fingerprint(model),
            "layers": list(layers), "channels": [[int(c) for c in ids] for ids in channels]}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# The recipe of the shipped atlas, and the default of ``render`` and ``atlas``.
+SHIPPED_RECIPE = AtlasRecipe()

@@ -1,4 +1,4 @@
-"""The gradient core: the one place that knows how the Keras backend computes gradients.
+"""The gradient core: where the package computes activations, class scores and gradients.
 
 The central call is ``probe``: for a model, some of its layers and one class per image, it
 returns the model's scores, the layers' activations and the gradients of the chosen scores
@@ -10,14 +10,15 @@ tracing ends; everything they do is ``keras.ops``, so it works on every backend.
 (a pretrained base inside a Sequential) need no graph surgery.
 
 The backend seam: what differs between Keras backends is how a function is compiled and how a
-gradient is taken, and that lives in one short module per backend (``_tensorflow``: tf.function
-and GradientTape; ``_jax``: jax.jit with the model's variables passed as arguments, and
-gradients through zero-valued "taps" added to recorded outputs, since JAX cannot differentiate
-with respect to an intermediate value; ``_torch``: plain eager calls and torch.autograd.grad).
-Each compiled function sees the model's current
-weights, so later weight changes (more training, a randomisation test) count without
-recompiling. ``BACKEND`` names the one this process uses (``KERAS_BACKEND``, chosen before
-Keras is imported). No other module of the package imports a backend for the methods.
+gradient is taken, and that lives in one short module per backend, at the ground level in
+``convviz_helpers._backends`` (``tensorflow``: tf.function and GradientTape; ``jax``: jax.jit
+with the model's variables passed as arguments, and gradients through zero-valued "taps" added
+to recorded outputs, since JAX cannot differentiate with respect to an intermediate value;
+``torch``: plain eager calls and torch.autograd.grad); ``backend`` is this process's one.
+Each compiled function sees the model's current weights, so later weight changes (more
+training, a randomisation test) count without recompiling. ``BACKEND`` names the backend this
+process uses (``KERAS_BACKEND``, chosen before Keras is imported). This package's modules,
+these included, are backend-neutral (``keras.ops``); none imports a backend library.
 
 Models as readers build them: ``head`` says which output is explained (``output=`` picks one of
 a multi-output model) and turns a single sigmoid unit into two classes (``class_scores``); a
@@ -32,14 +33,14 @@ scores), ``_request`` (a call's arguments checked and resolved once, into a ``Re
 this module re-exports them.
 """
 
-from .._backend import deterministic, device_summary
+from .._backends import deterministic, device_summary
 from .._tf import BACKEND
 from ._heads import (
     SCORES, Head, class_scores, final_activation, head, num_classes, select, single_output,
 )
 from ._probe import (
-    VALUES_PER_CALL, Probe, bucket, chunk_size, chunked, layer_outputs, predict, probe, resolve_classes, run_outputs, run_probe, top_classes,
-    value_and_gradient,
+    VALUES_PER_CALL, Probe, bucket, chunk_size, chunked, layer_outputs, predict, probe, resolve_classes, run_outputs,
+    run_probe, run_scores, top_classes, value_and_gradient,
 )
 from ._relu import RELU_RULES, linear_activation, recording, relu_rule
 from ._request import Request, default_layer, feature_map_shape, request
@@ -54,6 +55,6 @@ __all__ = [
     "relu_rule", "linear_activation", "head", "num_classes", "class_scores", "final_activation",
     "select", "single_output", "graph_outputs", "layer_shape", "called_layers", "trace",
     "image_spec", "signature_shape", "device_summary", "deterministic", "Request", "request", "run_probe",
-    "run_outputs", "top_classes", "default_layer", "feature_map_shape", "chunked", "bucket", "traces",
+    "run_outputs", "run_scores", "top_classes", "default_layer", "feature_map_shape", "chunked", "bucket", "traces",
     "chunk_size", "VALUES_PER_CALL",
 ]

@@ -2,7 +2,8 @@
 
 ``probe`` gives a model's class scores, some layers' activations and the gradients of the
 chosen scores with respect to them (and optionally the input) in one compiled call per chunk;
-``layer_outputs`` the forward pass only; ``predict`` the scores only.
+``layer_outputs`` the forward pass only; ``predict`` the scores only. ``run_probe``,
+``run_outputs`` and ``run_scores`` do the same for a ``Request`` resolved once.
 """
 
 import contextlib
@@ -184,15 +185,28 @@ def predict(model, images, scores="probabilities", batch_size=64, output=None):
     """Class scores (n, K) for already-validated ``images``, compiled and chunked.
 
     ``scores`` and ``output`` as in ``probe``; a single sigmoid unit gives two columns
-    (1 - p, p). Used by methods that score many perturbed copies of an image (Score-CAM,
-    deletion curves), which is why it skips the input checks.
+    (1 - p, p). For images that were never checked; a method that has a ``Request`` scores its
+    images, and copies made from them, with ``run_scores`` instead.
     """
     images = np.asarray(images, dtype=np.float32)
-    shape = images.shape[1:]
     if scores not in SCORES:
         raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
+    return _scores(model, images, scores, head(model, output, images.shape[1:]), output, batch_size)
 
-    found = head(model, output, shape)
+
+def run_scores(call, scores=None, batch_size=64):
+    """``predict`` for a resolved ``Request``: class scores (n, K) float32 of its images, under
+    its head and output; ``scores`` (default: the request's) "logits", "probabilities" or
+    "outputs". Copies of the images (``call.derived(images=...)``: masked, blended) are scored
+    without checking them or resolving the head again."""
+    scores = call.scores if scores is None else scores
+    if scores not in SCORES:
+        raise ValueError(f"Unknown scores {scores!r}; valid values are {', '.join(SCORES)}.")
+    return _scores(call.model, call.images, scores, call.head, call.output, batch_size)
+
+
+def _scores(model, images, scores, found, output, batch_size):
+    shape = images.shape[1:]
 
     def build(model):
         return compile(model, lambda batch: class_scores(model, batch, scores, found), [image_spec(model, shape)])
@@ -204,7 +218,7 @@ def predict(model, images, scores="probabilities", batch_size=64, output=None):
 def resolve_classes(model, images, classes=None, output=None, batch_size=64):
     """The classes to explain for validated ``images``: ``classes`` None (each image's top-1
     class of the model's outputs), an int, or one int per image, as an int32 array (n,).
-    The one place outside a compiled probe where "None means top-1" is decided."""
+    For a caller without a ``Request``; with one, ``top_classes`` does the same."""
     wanted = inputs.class_indices(classes, len(images), num_classes(model, output, images.shape[1:]))
     if (wanted >= 0).all():
         return wanted
@@ -212,10 +226,11 @@ def resolve_classes(model, images, classes=None, output=None, batch_size=64):
 
 
 def top_classes(call, batch_size=64):
-    """A ``Request``'s classes with each "top-1" (-1) replaced by that image's top class: int32 (n,)."""
+    """A ``Request``'s classes with each "top-1" (-1) replaced by that image's top class (of the
+    model's outputs): int32 (n,)."""
     if (call.classes >= 0).all():
         return call.classes
-    return inputs.top_classes(call.classes, predict(call.model, call.images, "outputs", batch_size, call.output))
+    return inputs.top_classes(call.classes, run_scores(call, "outputs", batch_size))
 
 
 def value_and_gradient(objective):

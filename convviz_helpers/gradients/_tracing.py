@@ -1,4 +1,4 @@
-"""Tracing and the compile cache: the backend seam, per-model caches of compiled functions and
+"""Tracing and the compile cache: the backend seam (from ``_backends``), per-model caches of compiled functions and
 traces, and what a trace of a graph-less (subclassed) model shows.
 
 The per-model caches hold models weakly and reach them only through weak proxies, so a model
@@ -6,22 +6,18 @@ that the reader deletes is freed with everything compiled for it.
 """
 
 import contextlib
-import importlib
 import weakref
 from dataclasses import dataclass
 
-from .. import inputs
-from .._tf import BACKEND, keras
+from .. import _backends, inputs
+from .._tf import keras
 from ..layers import iter_layers, output_rank
 from ._relu import recording
 
-BACKENDS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
-if BACKEND not in BACKENDS:
-    raise ImportError(
-        f"convviz_helpers explains models on the Keras backends {', '.join(BACKENDS)}; this process "
-        f"uses {BACKEND!r}. Set KERAS_BACKEND=tensorflow, jax or torch before importing Keras."
-    )
-backend = importlib.import_module(f".{BACKENDS[BACKEND]}", __package__)
+# Keras backend -> its module in ``_backends``; ``backend`` is this process's (ImportError on a
+# backend convviz does not run on, as soon as the gradient core is imported).
+BACKENDS = _backends.MODULES
+backend = _backends.load()
 
 
 def graph_outputs(model):

@@ -1,16 +1,19 @@
-"""The TensorFlow side of the gradient core: ``tf.function`` compiles, ``GradientTape`` differentiates.
+"""TensorFlow: the gradient core's seam (``tf.function`` compiles, ``GradientTape`` differentiates)
+and the backend switches (device summary, op determinism).
 
 A compiled function reads the model's variables directly, so later weight changes (more
 training, a randomisation test) are seen without retracing. Tensors recorded inside a tape are
 differentiated directly: no zero-valued taps are needed (``TAPS`` is False).
 """
 
+import os
+
 from .._tf import tf
 
 NAME = "TensorFlow"
 # TensorFlow can take a gradient with respect to any tensor computed under the tape.
 TAPS = False
-# One compiled function serves every batch size (see ``_probe.chunked``): no padding to buckets.
+# One compiled function serves every batch size (see ``gradients._probe.chunked``): no padding to buckets.
 PADS = False
 # What tf.function raises when a model's Python code cannot be traced.
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError)
@@ -57,3 +60,17 @@ def value_and_gradient(f, x):
         tape.watch(x)
         value, aux = f(x)
     return aux, tape.gradient(value, x)
+
+
+def device_summary():
+    """One line: TensorFlow's version and its GPU(s) by name, or the CPU with its core count."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"TensorFlow {tf.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+    return f"TensorFlow {tf.__version__} on GPU: {', '.join(names)}."
+
+
+def deterministic():
+    """Switch on TensorFlow's op determinism (repeatable runs on one machine, slower on a GPU)."""
+    tf.config.experimental.enable_op_determinism()

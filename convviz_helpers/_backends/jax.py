@@ -1,6 +1,7 @@
-"""The JAX side of the gradient core: ``jax.jit`` compiles, ``jax.value_and_grad`` differentiates.
+"""JAX: the gradient core's seam (``jax.jit`` compiles, ``jax.value_and_grad`` differentiates)
+and the backend switches (device summary; JAX needs no determinism switch).
 
-Two JAX facts shape this module:
+Two JAX facts shape the seam:
 
 - ``jax.jit`` bakes in every array it closes over. The model's variables are therefore passed
   as arguments (their current values, read at every call) and put in place with a
@@ -12,6 +13,8 @@ Two JAX facts shape this module:
   to that layer's output.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 
@@ -19,7 +22,7 @@ from .._tf import keras
 
 NAME = "JAX"
 TAPS = True
-# jax.jit compiles once per input shape: ``_probe.chunked`` pads batches to a few bucket sizes.
+# jax.jit compiles once per input shape: ``gradients._probe.chunked`` pads batches to a few bucket sizes.
 PADS = True
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, jax.errors.JAXTypeError)
 
@@ -83,3 +86,16 @@ def value_and_gradient(f, x):
     """Inside a compiled function: ``f(x) -> (scalar, aux)``; returns ``(aux, d scalar / dx)``."""
     (_, aux), grad = jax.value_and_grad(f, has_aux=True)(x)
     return aux, grad
+
+
+def device_summary():
+    """One line: JAX's version and its accelerators by kind, or the CPU with its core count."""
+    devices = jax.devices()
+    if devices[0].platform == "cpu":
+        return f"JAX {jax.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
+    kinds = ", ".join(getattr(d, "device_kind", str(d)) for d in devices)
+    return f"JAX {jax.__version__} on {devices[0].platform.upper()}: {kinds}."
+
+
+def deterministic():
+    """JAX's CPU and GPU ops are deterministic already; nothing to switch on."""

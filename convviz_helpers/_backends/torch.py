@@ -1,4 +1,5 @@
-"""The PyTorch side of the gradient core: eager calls, ``torch.autograd.grad`` differentiates.
+"""PyTorch: the gradient core's seam (eager calls, ``torch.autograd.grad`` differentiates) and the
+backend switches (device summary, deterministic algorithms).
 
 Keras on PyTorch runs eagerly, so "compiling" is a plain call: the model's variables are read
 live at every call, and later weight changes (more training, a randomisation test) are seen.
@@ -7,6 +8,8 @@ the input is made to require grad and recorded outputs are differentiated direct
 is False). Tensors leave ``Compiled`` as numpy arrays, detached from the autograd graph.
 """
 
+import os
+
 import numpy as np
 import torch
 
@@ -14,7 +17,7 @@ from .._tf import keras
 
 NAME = "PyTorch"
 TAPS = False
-# One compiled function serves every batch size (see ``_probe.chunked``): no padding to buckets.
+# One compiled function serves every batch size (see ``gradients._probe.chunked``): no padding to buckets.
 PADS = False
 # Eager calls run any Python; what a subclassed model's call() may raise on a dummy batch.
 TRACE_ERRORS = (TypeError, AttributeError, NotImplementedError, RuntimeError)
@@ -96,3 +99,16 @@ def value_and_gradient(f, x):
         value, aux = f(x)
         (grad,) = torch.autograd.grad(value, [x])
     return aux.detach() if isinstance(aux, torch.Tensor) else aux, grad
+
+
+def device_summary():
+    """One line: PyTorch's version and its GPU(s) by name, or the CPU with its core count."""
+    if not torch.cuda.is_available():
+        return f"PyTorch {torch.__version__} on CPU ({os.cpu_count()} cores); no GPU visible."
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return f"PyTorch {torch.__version__} on GPU: {', '.join(names)}."
+
+
+def deterministic():
+    """Ask PyTorch for deterministic algorithms, warning (not failing) where an op has none."""
+    torch.use_deterministic_algorithms(True, warn_only=True)
