@@ -18,10 +18,8 @@ package, so no grading run trains anything.
 Slow (about two minutes: each grading runs the whole notebook in a fresh kernel).
 """
 
-import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from otter_grading import otter_run
 from toc_files import ROOT
 
 # The exercises are a TensorFlow chapter (students write a GradientTape).
@@ -121,12 +120,8 @@ def grade(notebook, autograder_zip, folder):
         shutil.copyfile(notebook, submission)
     else:
         nbformat.write(notebook, submission)
-    run = subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder_zip),
-                          "-o", str(folder), str(submission)], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout + run.stderr
-    results = json.loads((folder / "results.json").read_text())
-    return {test["name"]: (test["score"], test["max_score"], test["output"])
-            for test in results["tests"] if test["name"] in POINTS}
+    scores = otter_run(submission, autograder_zip, folder, timeout=900)
+    return {name: result for name, result in scores.items() if name in POINTS}
 
 
 def test_the_student_notebook_has_no_solution(assignment):

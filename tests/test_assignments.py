@@ -13,9 +13,7 @@ All twelve gradings run once per session, two at a time (each is a fresh kernel 
 waits on TensorFlow's import); about three minutes on a 2-core CPU.
 """
 
-import json
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from otter_grading import otter_run
 from toc_files import ROOT
 
 pytestmark = [pytest.mark.assignment, pytest.mark.tensorflow_only]
@@ -75,12 +74,7 @@ def _grade(notebook, autograder_zip, folder, name):
     folder.mkdir(parents=True)
     submission = folder / f"{name}.ipynb"
     nbformat.write(notebook, submission)
-    run = subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(autograder_zip),
-                          "-o", str(folder), str(submission)], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    results = json.loads((folder / "results.json").read_text())
-    return {test["name"]: (test["score"], test["max_score"], test["output"])
-            for test in results["tests"] if "score" in test}
+    return otter_run(submission, autograder_zip, folder, timeout=600)
 
 
 @pytest.fixture(scope="module")
