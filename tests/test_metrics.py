@@ -158,6 +158,51 @@ def test_randomization_check_leaves_model_alone_and_decorrelates():
     assert result.mean[-1] < 0.9
 
 
+def small_relu_model():
+    keras.utils.set_random_seed(0)
+    images = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(images)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(images, outputs)
+
+
+def test_randomization_check_equals_maps_of_a_randomised_copy():
+    """A second implementation: a clone whose layers get the same fresh values step by step."""
+    model = small_relu_model()
+    batch = np.random.default_rng(1).uniform(size=(3, 16, 16, 3)).astype(np.float32)
+    classes = [0, 1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = metrics.randomization_check(cam.grad_cam, model, batch, classes, layers=["head", "c2"], seed=5)
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        expected = [cam.grad_cam(copy, batch, classes)]
+        for step, name in enumerate(["head", "c2"]):
+            metrics._reinitialise(copy.get_layer(name), 5 + 1000 * step)
+            expected.append(cam.grad_cam(copy, batch, classes))
+    np.testing.assert_allclose(result.maps, np.stack(expected), atol=1e-5)
+    assert not np.allclose(expected[0], expected[1])  # the head's new weights did change the map
+
+
+def test_randomization_check_restores_the_model_when_the_method_fails():
+    model = small_relu_model()
+    before = [w.copy() for w in model.get_weights()]
+    calls = []
+
+    def failing(m, x, c):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("method failed")
+        return cam.saliency(m, x, c)
+
+    batch = np.random.default_rng(2).uniform(size=(2, 16, 16, 3)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="method failed"):
+        metrics.randomization_check(failing, model, batch, [0, 1])
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
 def test_deletion_curve_refuses_mismatched_heatmaps():
     with pytest.raises(ValueError, match="match the images"):
         metrics.deletion_curve(counting_model(), np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 4, 4)))
