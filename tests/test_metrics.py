@@ -139,13 +139,17 @@ def test_deletion_curve_orders_and_batches():
     assert road.scores.shape == (2, 5) and np.isfinite(road.auc).all()
 
 
-def test_randomization_check_leaves_model_alone_and_decorrelates():
+def small_relu_model():
     keras.utils.set_random_seed(0)
     images = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(images)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
     outputs = keras.layers.Dense(3, activation="softmax", name="head")(keras.layers.GlobalAveragePooling2D()(x))
-    model = keras.Model(images, outputs)
+    return keras.Model(images, outputs)
+
+
+def test_randomization_check_leaves_model_alone_and_decorrelates():
+    model = small_relu_model()
     before = [w.copy() for w in model.get_weights()]
     batch = np.random.default_rng(0).uniform(size=(4, 16, 16, 3)).astype(np.float32)
     with warnings.catch_warnings():
@@ -156,15 +160,6 @@ def test_randomization_check_leaves_model_alone_and_decorrelates():
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
     assert result.mean[-1] < 0.9
-
-
-def small_relu_model():
-    keras.utils.set_random_seed(0)
-    images = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(images)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
-    outputs = keras.layers.Dense(3, activation="softmax", name="head")(keras.layers.GlobalAveragePooling2D()(x))
-    return keras.Model(images, outputs)
 
 
 def test_randomization_check_equals_maps_of_a_randomised_copy():
